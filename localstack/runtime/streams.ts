@@ -1,0 +1,245 @@
+import {
+  type _Record,
+  DescribeStreamCommand,
+  type DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { type AnyHandler, invoke } from './invoke.ts';
+import type { LocalFunction, StreamSource } from './serverless-config.ts';
+
+export interface StreamStats {
+  delivered: number;
+  batches: number;
+  failedBatches: number;
+  droppedRecords: number;
+  /** Milliseconds from GetRecords seeing a record to its handler starting, last 1000. */
+  lagMs: number[];
+}
+
+type Json = Record<string, unknown>;
+
+/** Minimal EventBridge-style filter matching (the subset Lambda event filtering uses). */
+export function matchesFilter(pattern: unknown, value: unknown): boolean {
+  if (Array.isArray(pattern)) {
+    return pattern.some((p) => {
+      if (p && typeof p === 'object') {
+        const o = p as Json;
+        if ('exists' in o) return o.exists ? value !== undefined : value === undefined;
+        if ('prefix' in o) return typeof value === 'string' && value.startsWith(String(o.prefix));
+        if ('anything-but' in o) {
+          const ab = o['anything-but'];
+          return Array.isArray(ab) ? !ab.includes(value as never) : value !== ab;
+        }
+        return false;
+      }
+      return p === value;
+    });
+  }
+  if (pattern && typeof pattern === 'object') {
+    return Object.entries(pattern as Json).every(([k, p]) =>
+      matchesFilter(p, (value as Json | undefined)?.[k]),
+    );
+  }
+  return pattern === value;
+}
+
+function passes(src: StreamSource, record: DynamoDBRecord): boolean {
+  if (!src.filterPatterns.length) return true;
+  return src.filterPatterns.some((fp) => {
+    const pattern = (fp as Json).pattern;
+    const p = typeof pattern === 'string' ? JSON.parse(pattern) : (pattern ?? fp);
+    return matchesFilter(p, record);
+  });
+}
+
+function toLambdaRecord(r: _Record, arn: string): DynamoDBRecord {
+  const d = r.dynamodb ?? {};
+  // DynamoDB Local reports TTL deletions with an eventName the SDK does not know.
+  const eventName =
+    r.eventName === 'INSERT' || r.eventName === 'MODIFY' || r.eventName === 'REMOVE' ? r.eventName : 'REMOVE';
+  return {
+    eventID: r.eventID,
+    eventName,
+    eventVersion: '1.1',
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'us-east-1',
+    eventSourceARN: arn,
+    dynamodb: {
+      ApproximateCreationDateTime: d.ApproximateCreationDateTime
+        ? Math.floor(new Date(d.ApproximateCreationDateTime).getTime() / 1000)
+        : undefined,
+      Keys: d.Keys as never,
+      NewImage: d.NewImage as never,
+      OldImage: d.OldImage as never,
+      SequenceNumber: d.SequenceNumber,
+      SizeBytes: d.SizeBytes,
+      StreamViewType: d.StreamViewType,
+    },
+  } as DynamoDBRecord;
+}
+
+/**
+ * Polls one table's stream for one function with Lambda's batch semantics: batches of at most
+ * `batchSize`, partial batch failure (retry from the first failed record), at most
+ * `maximumRetryAttempts` retries, then the batch is dropped and logged (Lambda's on-failure
+ * destination). `kick()` makes it read at once; otherwise it reads every `idleMs`.
+ */
+export class StreamPoller {
+  readonly stats: StreamStats = { delivered: 0, batches: 0, failedBatches: 0, droppedRecords: 0, lagMs: [] };
+  private iterators = new Map<string, string>();
+  private running = false;
+  private wake?: () => void;
+  private kicked = false;
+  private loop?: Promise<void>;
+  private pending: { record: DynamoDBRecord; seen: number }[] = [];
+
+  constructor(
+    private client: DynamoDBStreamsClient,
+    private streamArn: string,
+    private fn: LocalFunction,
+    private src: StreamSource,
+    private handler: AnyHandler,
+    private log: (msg: string, fields?: Json) => void,
+    private idleMs = 100,
+  ) {}
+
+  async start(): Promise<void> {
+    const d = await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn }));
+    for (const shard of d.StreamDescription?.Shards ?? []) {
+      if (shard.SequenceNumberRange?.EndingSequenceNumber) continue;
+      const it = await this.client.send(
+        new GetShardIteratorCommand({
+          StreamArn: this.streamArn,
+          ShardId: shard.ShardId!,
+          ShardIteratorType: 'LATEST',
+        }),
+      );
+      if (it.ShardIterator) this.iterators.set(shard.ShardId!, it.ShardIterator);
+    }
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  private async read(): Promise<number> {
+    let n = 0;
+    for (const [shard, iterator] of this.iterators) {
+      const r = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      if (r.NextShardIterator) this.iterators.set(shard, r.NextShardIterator);
+      else this.iterators.delete(shard);
+      const seen = Date.now();
+      for (const rec of r.Records ?? []) {
+        const lr = toLambdaRecord(rec, this.streamArn);
+        if (passes(this.src, lr)) this.pending.push({ record: lr, seen });
+        n++;
+      }
+    }
+    return n;
+  }
+
+  private async deliver(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.slice(0, this.src.batchSize);
+      let attempt = 0;
+      let todo = batch;
+      for (;;) {
+        const started = Date.now();
+        for (const b of todo) {
+          this.stats.lagMs.push(started - b.seen);
+          if (this.stats.lagMs.length > 1000) this.stats.lagMs.shift();
+        }
+        let failedFrom = -1;
+        try {
+          const res = (await invoke(this.fn, this.handler, { Records: todo.map((b) => b.record) })) as
+            | { batchItemFailures?: { itemIdentifier: string }[] }
+            | undefined;
+          const failures = this.src.reportBatchItemFailures ? (res?.batchItemFailures ?? []) : [];
+          if (failures.length) {
+            const ids = new Set(failures.map((f) => f.itemIdentifier));
+            failedFrom = todo.findIndex((b) => ids.has(b.record.dynamodb?.SequenceNumber ?? ''));
+            if (failedFrom < 0) failedFrom = 0;
+          }
+        } catch (err) {
+          this.log('stream handler failed', {
+            function: this.fn.name,
+            err: String((err as Error)?.stack ?? err),
+          });
+          failedFrom = 0;
+        }
+        this.stats.batches++;
+        if (failedFrom < 0) {
+          this.stats.delivered += todo.length;
+          break;
+        }
+        this.stats.failedBatches++;
+        this.stats.delivered += failedFrom;
+        todo = todo.slice(failedFrom);
+        if (attempt++ >= this.src.maximumRetryAttempts) {
+          this.stats.droppedRecords += todo.length;
+          this.log('stream batch dropped after retries', {
+            function: this.fn.name,
+            records: todo.map((b) => b.record.dynamodb?.SequenceNumber),
+          });
+          break;
+        }
+      }
+      this.pending = this.pending.slice(batch.length);
+    }
+  }
+
+  private async run(): Promise<void> {
+    let quickRetries = 0;
+    while (this.running) {
+      const wasKicked = this.kicked;
+      this.kicked = false;
+      let n = 0;
+      try {
+        n = await this.read();
+        if (this.pending.length) await this.deliver();
+      } catch (err) {
+        if (!this.running) break;
+        this.log('stream read failed', { function: this.fn.name, err: String(err) });
+        await this.sleep(500);
+        continue;
+      }
+      if (n > 0 || this.kicked) {
+        quickRetries = 0;
+        continue;
+      }
+      // A kick can arrive a hair before DynamoDB Local exposes the record: look twice more, quickly.
+      if (wasKicked) quickRetries = 2;
+      if (quickRetries > 0) {
+        quickRetries--;
+        await this.sleep(3);
+        continue;
+      }
+      await this.sleep(this.idleMs);
+    }
+  }
+}

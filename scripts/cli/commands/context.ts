@@ -1,0 +1,7 @@
+import type { Target } from '../client.ts';
+import type { Out } from '../output.ts';
+
+export interface CliContext {
+  target(): Target;
+  out(): Out;
+}

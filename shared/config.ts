@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable p3s reads, parsed once. `process.env` appears nowhere else
+ * in functions/ and shared/ (the CLI and pilot have their own option parsing).
+ */
+const seconds = (def: number) => z.coerce.number().nonnegative().default(def);
+
+export const Config = z.object({
+  /** Prefix of every DynamoDB table name: `<prefix>-jobs`, `<prefix>-pilots`, … */
+  P3S_TABLE_PREFIX: z.string().min(1).default('p3s-local'),
+  /** DynamoDB endpoint (DynamoDB Local); unset on AWS. */
+  P3S_DYNAMODB_ENDPOINT: z.string().url().optional(),
+  AWS_REGION: z.string().default('us-east-1'),
+  /** Seconds without a heartbeat before a pilot is `timeout` and its job `pilotTO`. */
+  P3S_HEARTBEAT_TIMEOUT: seconds(60),
+  /** Seconds a dispatched job may wait for its pilot's `jobstart` before it is `pilotTO`. */
+  P3S_DISPATCH_GRACE: seconds(30),
+  /** Seconds past a running job's time limit before the reaper ends it as `timelimit`. */
+  P3S_TIMELIMIT_GRACE: seconds(30),
+  /** Longest a pilot poll is held open, in seconds (API Gateway allows 30). */
+  P3S_LONGPOLL_MAX: seconds(20),
+  /** How often a held poll re-reads its pilot where no in-process wake-up exists (Lambda), ms. */
+  P3S_LONGPOLL_CHECK_MS: z.coerce.number().int().positive().default(250),
+  /** Days a terminal job, stopped pilot or processed file is kept before TTL purge. */
+  P3S_RETENTION_DAYS: z.coerce.number().positive().default(7),
+  /** Heartbeat period suggested to pilots, seconds. */
+  P3S_PILOT_BEAT: seconds(5),
+  /** Stage name, for logs. */
+  P3S_STAGE: z.string().default('local'),
+  /** Log level of the server side. */
+  P3S_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+});
+export type Config = z.infer<typeof Config>;
+
+let cached: Config | undefined;
+
+/** The parsed configuration; read from the environment on first use and then kept. */
+export function config(): Config {
+  cached ??= Config.parse(process.env);
+  return cached;
+}
+
+/** Table names derived from the prefix; one place, so functions, scripts and the local stack agree. */
+export function tableName(entity: TableEntity): string {
+  return `${config().P3S_TABLE_PREFIX}-${entity}`;
+}
+
+export const TABLE_ENTITIES = [
+  'jobs',
+  'pilots',
+  'jobtypes',
+  'tokens',
+  'stats',
+  'sites',
+  'data',
+  'datatypes',
+  'rules',
+  'dags',
+  'workflows',
+] as const;
+export type TableEntity = (typeof TABLE_ENTITIES)[number];

@@ -1,0 +1,56 @@
+/**
+ * `npm test`: starts one DynamoDB Local (in memory) for the whole run, then runs the test files
+ * with node's test runner. Each test file creates its own tables (random prefix) and drops them.
+ * Usage: test/run.ts [unit|integration|e2e ...] (default: all three, in that order)
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { startDynamoLocal } from '../localstack/runtime/dynamodb-local.ts';
+
+const root = join(import.meta.dirname, '..');
+const groups = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'e2e'];
+
+function files(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...files(p));
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out.sort();
+}
+
+const list = groups.flatMap((g) => files(join(root, 'test', g)));
+const needsDb = groups.some((g) => g !== 'unit');
+const started = Date.now();
+const ddb = needsDb ? await startDynamoLocal({ heapMb: 1024 }) : undefined;
+if (ddb) process.stdout.write(`# DynamoDB Local for tests at ${ddb.endpoint} (${Date.now() - started} ms)\n`);
+
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--disable-warning=NodeVersionSupportWarning',
+      '--test',
+      '--test-concurrency=2',
+      '--test-reporter=spec',
+      ...list,
+    ],
+    {
+      cwd: root,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        P3S_TEST_DYNAMODB_ENDPOINT: ddb?.endpoint ?? '',
+        P3S_LOG_LEVEL: process.env.P3S_LOG_LEVEL ?? 'error',
+      },
+    },
+  );
+  child.on('exit', (c, sig) => resolve(c ?? (sig ? 1 : 0)));
+});
+await ddb?.stop();
+process.stdout.write(`# test run took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+process.exit(code);
