@@ -1,27 +1,165 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
+import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
+import { ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
+import { listJobtypes } from './jobtypes.ts';
 
-/** Counters per entity and state, kept by the stats stream consumer. */
+const table = () => tableName('stats');
+
+/** Accumulates ADD deltas per stats item, then writes each item once. */
+export class StatsDelta {
+  private items = new Map<string, { pk: string; sk: string; add: Map<string, number>; ttl?: number }>();
+
+  add(pk: string, sk: string, attr: string, n: number, ttlDays?: number): void {
+    const key = `${pk}\u0000${sk}`;
+    let it = this.items.get(key);
+    if (!it) {
+      it = { pk, sk, add: new Map(), ttl: ttlDays ? ttlAfterDays(ttlDays) : undefined };
+      this.items.set(key, it);
+    }
+    it.add.set(attr, (it.add.get(attr) ?? 0) + n);
+  }
+
+  get size(): number {
+    return this.items.size;
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(
+      [...this.items.values()].map((it) => {
+        const names: Record<string, string> = {};
+        const values: Record<string, unknown> = {};
+        const adds: string[] = [];
+        let i = 0;
+        for (const [attr, n] of it.add) {
+          if (n === 0) continue;
+          names[`#a${i}`] = attr;
+          values[`:v${i}`] = n;
+          adds.push(`#a${i} :v${i}`);
+          i++;
+        }
+        if (!adds.length) return undefined;
+        let expr = `ADD ${adds.join(', ')}`;
+        if (it.ttl) {
+          names['#ttl'] = 'ttl';
+          values[':ttl'] = it.ttl;
+          expr += ' SET #ttl = if_not_exists(#ttl, :ttl)';
+        }
+        return db().send(
+          new UpdateCommand({
+            TableName: table(),
+            Key: { pk: it.pk, sk: it.sk },
+            UpdateExpression: expr,
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+          }),
+        );
+      }),
+    );
+    this.items.clear();
+  }
+}
+
+/** Counters per entity and state, kept by the job-events stream consumer. */
 export async function counters(): Promise<Record<string, Record<string, number>>> {
-  const r = await db().send(
-    new QueryCommand({
-      TableName: tableName('stats'),
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': 'count' },
-    }),
-  );
   const out: Record<string, Record<string, number>> = {};
-  for (const it of r.Items ?? []) {
-    const [entity, state] = String(it.sk).split('#');
-    if (!entity || !state) continue;
-    out[entity] ??= {};
-    out[entity][state] = Number(it.n ?? 0);
+  let start: Record<string, unknown> | undefined;
+  do {
+    const r = await db().send(
+      new QueryCommand({
+        TableName: table(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': 'count' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const it of r.Items ?? []) {
+      const sk = String(it.sk);
+      const i = sk.lastIndexOf('#');
+      const entity = sk.slice(0, i);
+      const state = sk.slice(i + 1);
+      out[entity] ??= {};
+      out[entity][state] = Number(it.n ?? 0);
+    }
+    start = r.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+function minutesBack(n: number, nowMs: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(new Date(nowMs - i * 60_000).toISOString().slice(0, 16));
+  return out;
+}
+
+/** Per-minute items of one kind for the last `minutes` minutes (missing minutes are absent). */
+export async function perMinute(
+  pk: 'lat' | 'tp',
+  minutes: number,
+  nowMs = Date.now(),
+): Promise<Map<string, Record<string, number>>> {
+  const keys = minutesBack(minutes, nowMs).map((sk) => ({ pk, sk }));
+  const out = new Map<string, Record<string, number>>();
+  for (let i = 0; i < keys.length; i += 100) {
+    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+      [table()]: { Keys: keys.slice(i, i + 100) },
+    };
+    while (req && Object.keys(req).length) {
+      const r = await db().send(new BatchGetCommand({ RequestItems: req }));
+      for (const it of r.Responses?.[table()] ?? []) out.set(String(it.sk), it as Record<string, number>);
+      req = r.UnprocessedKeys as typeof req;
+    }
   }
   return out;
 }
 
-export async function summary() {
-  const c = await counters();
-  return { generatedAt: new Date().toISOString(), jobs: c.jobs ?? {}, pilots: c.pilots ?? {} };
+const histogramOf = (it: Record<string, number>) => BOUNDS_MS.map((_, i) => Number(it[`b${i}`] ?? 0));
+
+/** Latency percentiles (job defined → payload started) over the last `minutes`. */
+export function latencyOver(lat: Map<string, Record<string, number>>, minutes: number, nowMs = Date.now()) {
+  const window = new Set(minutesBack(minutes, nowMs));
+  const h = sum([...lat].filter(([k]) => window.has(k)).map(([, v]) => histogramOf(v)));
+  const n = h.reduce((a, b) => a + b, 0);
+  return { jobs: n, p50Ms: percentile(h, 50), p95Ms: percentile(h, 95), p99Ms: percentile(h, 99) };
+}
+
+/** Everything `p3s summary` and the dashboard show; reads counters and aggregates, never scans jobs. */
+export async function summary(nowMs = Date.now()) {
+  const [c, types, lat, tp] = await Promise.all([
+    counters(),
+    listJobtypes(),
+    perMinute('lat', 60, nowMs),
+    perMinute('tp', 60, nowMs),
+  ]);
+  const jobtypes = types.map((t) => ({
+    name: t.name,
+    queued: c[`jobtype#${t.name}`]?.defined ?? 0,
+    inFlight: t.inFlight ?? 0,
+    limit: t.limit ?? null,
+    priority: t.priority ?? null,
+    deadline: t.deadline ?? null,
+    sampling: t.sampling ?? null,
+    stale: c[`jobtype#${t.name}`]?.stale ?? 0,
+    dropped: c[`jobtype#${t.name}`]?.dropped ?? 0,
+  }));
+  const throughput = minutesBack(60, nowMs)
+    .reverse()
+    .map((m) => ({
+      minute: m,
+      started: Number(tp.get(m)?.started ?? 0),
+      ended: Number(tp.get(m)?.ended ?? 0),
+      finished: Number(tp.get(m)?.finished ?? 0),
+      failed: Number(tp.get(m)?.failed ?? 0),
+    }));
+  return {
+    generatedAt: new Date(nowMs).toISOString(),
+    jobs: c.jobs ?? {},
+    pilots: c.pilots ?? {},
+    workflows: c.workflows ?? {},
+    data: c.data ?? {},
+    jobtypes,
+    latency: { last5min: latencyOver(lat, 5, nowMs), last60min: latencyOver(lat, 60, nowMs) },
+    throughput,
+  };
 }

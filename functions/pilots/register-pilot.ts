@@ -1,0 +1,28 @@
+import { config } from '../../shared/config.ts';
+import { PilotRegistration } from '../../shared/core/pilot/pilot.ts';
+import { registerPilot } from '../../shared/db/pilots.ts';
+import { findSite } from '../../shared/db/sites.ts';
+import { HttpResponse, route } from '../../shared/http/route.ts';
+
+/** Registers a pilot (idempotent on id + key) and answers with its settings, site defaults included. */
+export const handler = route({ access: 'pilot', body: PilotRegistration }, async ({ body }) => {
+  const [{ pilot, created }, site] = await Promise.all([
+    registerPilot(body),
+    body.site ? findSite(body.site) : undefined,
+  ]);
+  const c = config();
+  const answer = {
+    pilot,
+    config: {
+      beat: site?.pilotbeat ?? c.P3S_PILOT_BEAT,
+      longpoll: c.P3S_LONGPOLL_MAX,
+      period: site?.pilotperiod ?? 0,
+      cycles: site?.pilotcycles ?? 0,
+      lifetime: site?.pilotlife ?? null,
+      env: site?.env ?? {},
+    },
+  };
+  return new HttpResponse(created ? 201 : 200, JSON.stringify(answer), {
+    'content-type': 'application/json',
+  });
+});

@@ -1,0 +1,15 @@
+import { PILOT_KEY_HEADER, PilotId } from '../../shared/core/pilot/api.ts';
+import { PilotReport } from '../../shared/core/pilot/pilot.ts';
+import { applyReport } from '../../shared/db/pilot-ops.ts';
+import { authorisePilot } from '../../shared/db/pilots.ts';
+import { route } from '../../shared/http/route.ts';
+
+/** jobstart, heartbeat, jobstop, timelimit, nonstarter, killed, stopped (docs/protocol.md). */
+export const handler = route(
+  { access: 'pilot', path: PilotId, body: PilotReport },
+  async ({ path, body, event, caller }) => {
+    const pilot = await authorisePilot(path.id, event.headers?.[PILOT_KEY_HEADER], caller.role);
+    const r = await applyReport(pilot, body);
+    return { status: r.status, action: r.action };
+  },
+);

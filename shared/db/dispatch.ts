@@ -1,0 +1,371 @@
+import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { tableName } from '../config.ts';
+import { ConflictError, NotFoundError } from '../core/errors.ts';
+import { IN_FLIGHT, type Job, type JobState, queuePartition } from '../core/job/job.ts';
+import { nowIso } from '../core/util/time.ts';
+import { log } from '../log.ts';
+import { pilotKey, wakeups } from '../wakeups.ts';
+import { db } from './client.ts';
+import { cancellationCodes, isConditionFailed } from './conditions.ts';
+import { toJob } from './items.ts';
+import { endedTtl, getJobItem } from './jobs.ts';
+import { getPilotItem, idlePilots, type PilotItem } from './pilots.ts';
+
+const jobs = () => tableName('jobs');
+const pilots = () => tableName('pilots');
+const jobtypes = () => tableName('jobtypes');
+
+type JobItem = Record<string, unknown> & {
+  id: string;
+  jobtype: string;
+  site?: string;
+  state: JobState;
+  qsk?: string;
+};
+
+export type ClaimResult =
+  | { ok: true; job: Job }
+  | { ok: false; reason: 'job' | 'cap' | 'pilot' | 'conflict' };
+
+/**
+ * The claim: one transaction moves the job `defined → dispatched`, the pilot to `dispatched`,
+ * and adds one to the job type's in-flight counter under `inFlight < limit`. So a job can never
+ * be dispatched twice and a cap can never be exceeded, by construction (DESIGN §4).
+ */
+export async function claim(
+  job: JobItem,
+  pilot: { id: string; host: string; site?: string },
+): Promise<ClaimResult> {
+  const now = nowIso();
+  try {
+    await db().send(
+      new TransactWriteCommand({
+        TransactItems: [
+          {
+            Update: {
+              TableName: jobs(),
+              Key: { id: job.id },
+              UpdateExpression:
+                'SET #s = :disp, pilotId = :pid, host = :host, dispatchedAt = :now, stateAt = :now REMOVE qpk, qsk',
+              ConditionExpression: '#s = :defined AND attribute_exists(qpk)',
+              ExpressionAttributeNames: { '#s': 'state' },
+              ExpressionAttributeValues: {
+                ':disp': 'dispatched',
+                ':defined': 'defined',
+                ':pid': pilot.id,
+                ':host': pilot.host,
+                ':now': now,
+              },
+            },
+          },
+          {
+            Update: {
+              TableName: jobtypes(),
+              Key: { name: job.jobtype },
+              UpdateExpression: 'ADD inFlight :one',
+              ConditionExpression: 'attribute_not_exists(#limit) OR inFlight < #limit',
+              ExpressionAttributeNames: { '#limit': 'limit' },
+              ExpressionAttributeValues: { ':one': 1 },
+            },
+          },
+          {
+            Update: {
+              TableName: pilots(),
+              Key: { id: pilot.id },
+              UpdateExpression:
+                'SET #s = :disp, jobId = :jid, stateAt = :now, lastSeenAt = :now REMOVE ipk, isk, idleSince',
+              ConditionExpression:
+                '#s IN (:active, :waiting) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)',
+              ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
+              ExpressionAttributeValues: {
+                ':disp': 'dispatched',
+                ':jid': job.id,
+                ':now': now,
+                ':active': 'active',
+                ':waiting': 'waiting',
+              },
+            },
+          },
+        ],
+      }),
+    );
+  } catch (err) {
+    const codes = cancellationCodes(err);
+    if (!codes.length) throw err;
+    if (codes[0] === 'ConditionalCheckFailed') return { ok: false, reason: 'job' };
+    if (codes[2] === 'ConditionalCheckFailed') return { ok: false, reason: 'pilot' };
+    if (codes[1] === 'ConditionalCheckFailed') return { ok: false, reason: 'cap' };
+    return { ok: false, reason: 'conflict' };
+  }
+  wakeups().notify(pilotKey(pilot.id));
+  const item: Record<string, unknown> = {
+    ...job,
+    state: 'dispatched',
+    pilotId: pilot.id,
+    host: pilot.host,
+    dispatchedAt: now,
+    stateAt: now,
+  };
+  delete item.qpk;
+  delete item.qsk;
+  return { ok: true, job: toJob(item) };
+}
+
+/** Head of the queue a pilot of `site` may take: site-bound jobs of its site and unbound jobs, merged. */
+export async function queueHead(site: string | undefined, limit: number): Promise<JobItem[]> {
+  const parts = [queuePartition(undefined), ...(site ? [queuePartition(site)] : [])];
+  const pages = await Promise.all(
+    parts.map((qpk) =>
+      db().send(
+        new QueryCommand({
+          TableName: jobs(),
+          IndexName: 'queue',
+          KeyConditionExpression: 'qpk = :q',
+          ExpressionAttributeValues: { ':q': qpk },
+          Limit: limit,
+        }),
+      ),
+    ),
+  );
+  return pages
+    .flatMap((p) => (p.Items ?? []) as JobItem[])
+    .sort((a, b) => String(a.qsk).localeCompare(String(b.qsk)))
+    .slice(0, limit);
+}
+
+/**
+ * A pilot's own request takes the best job it may run (the fast path). Jobs over their type's
+ * cap are skipped and stay queued. Returns undefined when nothing is claimable; if the pilot was
+ * given a job concurrently (by the matchmaker), that job is returned.
+ */
+export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
+  const skipTypes = new Set<string>();
+  for (let round = 0; round < 3; round++) {
+    const head = await queueHead(pilot.site, 16);
+    if (!head.length) return undefined;
+    let contended = false;
+    for (const job of head) {
+      if (skipTypes.has(job.jobtype)) continue;
+      const r = await claim(job, pilot);
+      if (r.ok) return r.job;
+      if (r.reason === 'cap') skipTypes.add(job.jobtype);
+      else if (r.reason === 'pilot') return assignedJob(pilot.id);
+      else contended = true;
+    }
+    if (!contended) return undefined;
+  }
+  return undefined;
+}
+
+/** The job a pilot was given and has not started yet, if any. */
+export async function assignedJob(pilotId: string): Promise<Job | undefined> {
+  const p = await getPilotItem(pilotId);
+  if (!p?.jobId || p.state !== 'dispatched') return undefined;
+  const j = await getJobItem(p.jobId);
+  return j && j.state === 'dispatched' && j.pilotId === pilotId ? toJob(j) : undefined;
+}
+
+/**
+ * One matchmaking round: pairs queued jobs (priority, then age) with idle pilots (longest idle
+ * first), honouring site requirements and caps. Safe to run concurrently with other rounds and
+ * with pilots' own claims: every pairing is a conditional claim, and losing one is harmless.
+ * Pilots not seen for `staleMs` are skipped (they are probably gone; the reaper will time them out).
+ */
+export async function matchRound(opts: { staleMs: number; maxPairs?: number }): Promise<number> {
+  const max = opts.maxPairs ?? 500;
+  let matched = 0;
+  const now = Date.now();
+  let idle = (await idlePilots(200)).filter((p) => now - Date.parse(p.lastSeenAt) < opts.staleMs);
+  if (!idle.length) return 0;
+  const sites = [...new Set(idle.map((p) => p.site).filter((s): s is string => Boolean(s)))];
+  const head = await queueHeadForSites(sites, 200);
+  const capped = new Set<string>();
+  for (const job of head) {
+    if (matched >= max || !idle.length) break;
+    if (capped.has(job.jobtype)) continue;
+    for (;;) {
+      const i = idle.findIndex((p) => !job.site || p.site === job.site);
+      if (i < 0) break;
+      const pilot = idle[i]!;
+      const r = await claim(job, pilot);
+      if (r.ok) {
+        idle.splice(i, 1);
+        matched++;
+        break;
+      }
+      if (r.reason === 'pilot') {
+        idle.splice(i, 1);
+        continue;
+      }
+      if (r.reason === 'cap') capped.add(job.jobtype);
+      break;
+    }
+  }
+  idle = [];
+  return matched;
+}
+
+async function queueHeadForSites(sites: string[], limit: number): Promise<JobItem[]> {
+  const parts = [queuePartition(undefined), ...sites.map((s) => queuePartition(s))];
+  const pages = await Promise.all(
+    parts.map((qpk) =>
+      db().send(
+        new QueryCommand({
+          TableName: jobs(),
+          IndexName: 'queue',
+          KeyConditionExpression: 'qpk = :q',
+          ExpressionAttributeValues: { ':q': qpk },
+          Limit: limit,
+        }),
+      ),
+    ),
+  );
+  return pages
+    .flatMap((p) => (p.Items ?? []) as JobItem[])
+    .sort((a, b) => String(a.qsk).localeCompare(String(b.qsk)))
+    .slice(0, limit);
+}
+
+/** `jobstart`: dispatched → running, by the pilot it was given to. Idempotent. */
+export async function startJob(
+  jobId: string,
+  pilotId: string,
+  info: { pid?: number; payloadStartedAt?: string },
+): Promise<Job> {
+  const now = nowIso();
+  try {
+    const r = await db().send(
+      new UpdateCommand({
+        TableName: jobs(),
+        Key: { id: jobId },
+        UpdateExpression:
+          'SET #s = :running, startedAt = :now, stateAt = :now, pid = :pid, payloadStartedAt = :ps',
+        ConditionExpression: '#s = :disp AND pilotId = :me',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: {
+          ':running': 'running',
+          ':disp': 'dispatched',
+          ':me': pilotId,
+          ':now': now,
+          ':pid': info.pid ?? null,
+          ':ps': info.payloadStartedAt ?? null,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    await db()
+      .send(
+        new UpdateCommand({
+          TableName: pilots(),
+          Key: { id: pilotId },
+          UpdateExpression: 'SET #s = :running, stateAt = :now, lastSeenAt = :now',
+          ConditionExpression: 'jobId = :jid',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: { ':running': 'running', ':now': now, ':jid': jobId },
+        }),
+      )
+      .catch((err) => {
+        if (!isConditionFailed(err)) throw err;
+      });
+    return toJob(r.Attributes!);
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    const j = await getJobItem(jobId);
+    if (!j) throw new NotFoundError('job', jobId);
+    if (j.pilotId !== pilotId) throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilotId}`);
+    return toJob(j); // already running (a repeated report), or ended meanwhile: the caller decides
+  }
+}
+
+export interface EndInfo {
+  exitCode?: number | null;
+  signal?: string;
+  message?: string;
+  stdoutTail?: string;
+  stderrTail?: string;
+}
+
+/**
+ * Ends a job in a terminal state. When it was in flight, the same transaction gives its cap
+ * slot back (exactly once: the decrement is conditioned on the state it leaves) and, when a
+ * pilot is named, frees the pilot. `from` lists the states the caller expects the job in.
+ * Returns false when the job was not in the expected state (someone else ended it first).
+ */
+export async function endJob(
+  job: { id: string; jobtype: string; state: JobState; stateAt?: string },
+  to: JobState,
+  opts: { pilotId?: string; freePilot?: boolean; requireStateAt?: boolean; info?: EndInfo },
+): Promise<boolean> {
+  const now = nowIso();
+  const info = opts.info ?? {};
+  const names: Record<string, string> = { '#s': 'state', '#ttl': 'ttl' };
+  const values: Record<string, unknown> = { ':to': to, ':from': job.state, ':now': now, ':ttl': endedTtl() };
+  let set = '#s = :to, stateAt = :now, endedAt = :now, #ttl = :ttl';
+  for (const k of ['exitCode', 'signal', 'message', 'stdoutTail', 'stderrTail'] as const) {
+    if (info[k] === undefined) continue;
+    set += `, ${k} = :${k}`;
+    values[`:${k}`] = info[k];
+  }
+  let cond = '#s = :from';
+  if (opts.pilotId) {
+    cond += ' AND pilotId = :pid';
+    values[':pid'] = opts.pilotId;
+  }
+  if (opts.requireStateAt && job.stateAt) {
+    cond += ' AND stateAt = :stAt';
+    values[':stAt'] = job.stateAt;
+  }
+  const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [
+    {
+      Update: {
+        TableName: jobs(),
+        Key: { id: job.id },
+        UpdateExpression: `SET ${set} REMOVE qpk, qsk, killRequested`,
+        ConditionExpression: cond,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      },
+    },
+  ];
+  if (IN_FLIGHT.has(job.state)) {
+    items.push({
+      Update: {
+        TableName: jobtypes(),
+        Key: { name: job.jobtype },
+        UpdateExpression: 'ADD inFlight :minus',
+        ExpressionAttributeValues: { ':minus': -1 },
+      },
+    });
+  }
+  if (opts.pilotId && opts.freePilot) {
+    items.push({
+      Update: {
+        TableName: pilots(),
+        Key: { id: opts.pilotId },
+        UpdateExpression:
+          'SET #s = :active, stateAt = :now, lastSeenAt = :now ADD jobcount :one REMOVE jobId, killJobId',
+        ConditionExpression: 'jobId = :jid',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':active': 'active', ':now': now, ':one': 1, ':jid': job.id },
+      },
+    });
+  }
+  try {
+    await db().send(new TransactWriteCommand({ TransactItems: items }));
+  } catch (err) {
+    const codes = cancellationCodes(err);
+    if (!codes.length) throw err;
+    if (codes[0] === 'ConditionalCheckFailed') return false;
+    if (codes[2] === 'ConditionalCheckFailed') {
+      // The pilot no longer holds this job (it was timed out meanwhile): end the job alone.
+      return endJob(job, to, { ...opts, freePilot: false });
+    }
+    if (codes.some((c) => c === 'TransactionConflict')) {
+      log.debug('endJob transaction conflict; retrying', { job: job.id });
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+      return endJob(job, to, opts);
+    }
+    throw err;
+  }
+  return true;
+}

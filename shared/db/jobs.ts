@@ -1,0 +1,376 @@
+import { randomUUID } from 'node:crypto';
+import {
+  BatchWriteCommand,
+  DeleteCommand,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { config, tableName } from '../config.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
+import {
+  isTerminal,
+  type Job,
+  type JobState,
+  type JobSubmission,
+  queuePartition,
+  queueSortKey,
+} from '../core/job/job.ts';
+import { nowIso, ttlAfterDays } from '../core/util/time.ts';
+import { db } from './client.ts';
+import { isConditionFailed } from './conditions.ts';
+import { dayPartition, toJob } from './items.ts';
+import { getJobtypes } from './jobtypes.ts';
+
+const table = () => tableName('jobs');
+
+export interface CreateOptions {
+  /** Who submitted (the caller's token name unless the job names a user). */
+  user?: string;
+  /** Sets env.P3S_INPUT_FILE on every job (the original `-f INPUT`). */
+  inputFile?: string;
+  /** Workflow jobs are created as `template` and released by the workflow advancer. */
+  workflowId?: string;
+  vertices?: string[];
+  state?: 'template';
+  /** Extra attributes for data-triggered jobs (rule id, data id). */
+  extra?: Record<string, string>;
+}
+
+/** Builds the stored item for a new job. Queued (defined, not held) jobs enter the queue index. */
+export function newJobItem(
+  sub: JobSubmission,
+  defaults: { priority: number },
+  opts: CreateOptions & { vertex?: string },
+  now: string,
+) {
+  const id = randomUUID();
+  const env = { ...sub.env };
+  if (opts.inputFile) env.P3S_INPUT_FILE = opts.inputFile;
+  const priority = sub.priority ?? defaults.priority;
+  const state: JobState = opts.state ?? 'defined';
+  const held = state === 'defined' && sub.state === 'held';
+  const item: Record<string, unknown> = {
+    id,
+    name: sub.name ?? opts.vertex ?? sub.jobtype,
+    jobtype: sub.jobtype,
+    payload: sub.payload,
+    env,
+    priority,
+    timelimit: sub.timelimit,
+    state,
+    held: held || undefined,
+    site: sub.site,
+    user: sub.user ?? opts.user,
+    inputFile: env.P3S_INPUT_FILE,
+    workflowId: opts.workflowId,
+    vertex: opts.vertex,
+    createdAt: now,
+    definedAt: state === 'defined' ? now : undefined,
+    stateAt: now,
+    lpk: dayPartition('J', now),
+    ...(opts.extra ?? {}),
+  };
+  if (state === 'defined' && !held) {
+    item.qpk = queuePartition(sub.site);
+    item.qsk = queueSortKey(priority, now, id);
+  }
+  return item;
+}
+
+/**
+ * Creates jobs (one BatchWrite per 25). Ids are fresh UUIDs made here, so no condition is needed;
+ * the job type's default priority applies to jobs submitted without one.
+ */
+export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}): Promise<Job[]> {
+  if (opts.vertices && opts.vertices.length !== subs.length)
+    throw new ValidationError('vertices must match jobs');
+  const types = await getJobtypes(subs.map((s) => s.jobtype));
+  const now = nowIso();
+  const items = subs.map((s, i) =>
+    newJobItem(
+      s,
+      { priority: types.get(s.jobtype)?.priority ?? 0 },
+      { ...opts, vertex: opts.vertices?.[i] },
+      now,
+    ),
+  );
+  await batchPut(items);
+  return items.map(toJob);
+}
+
+async function batchPut(items: Record<string, unknown>[]): Promise<void> {
+  for (let i = 0; i < items.length; i += 25) {
+    let req: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
+      [table()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+    };
+    for (let attempt = 0; req && Object.keys(req).length; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+      const r = await db().send(new BatchWriteCommand({ RequestItems: req }));
+      req = r.UnprocessedItems as typeof req;
+    }
+  }
+}
+
+export async function getJobItem(id: string): Promise<Record<string, unknown> | undefined> {
+  const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
+  return r.Item;
+}
+
+export async function getJob(id: string): Promise<Job> {
+  const item = await getJobItem(id);
+  if (!item) throw new NotFoundError('job', id);
+  return toJob(item);
+}
+
+export interface JobFilter {
+  state?: JobState[];
+  jobtype?: string;
+  user?: string;
+  site?: string;
+  pilotId?: string;
+  workflowId?: string;
+  /** Time window (ISO): on `stateAt` when filtering by state, else on `createdAt`. */
+  since?: string;
+  until?: string;
+  limit: number;
+  cursor?: string;
+}
+
+interface Cursor {
+  day?: string;
+  key?: Record<string, unknown>;
+}
+
+const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString('base64url');
+function decodeCursor(s: string | undefined): Cursor {
+  if (!s) return {};
+  try {
+    return JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
+  } catch {
+    throw new ValidationError('query.cursor: not a cursor returned by this API');
+  }
+}
+
+function filterExpression(
+  f: JobFilter,
+  names: Record<string, string>,
+  values: Record<string, unknown>,
+): string | undefined {
+  const parts: string[] = [];
+  for (const k of ['jobtype', 'user', 'site'] as const) {
+    if (f[k] === undefined) continue;
+    names[`#${k}`] = k;
+    values[`:${k}`] = f[k];
+    parts.push(`#${k} = :${k}`);
+  }
+  return parts.length ? parts.join(' AND ') : undefined;
+}
+
+/**
+ * Lists jobs newest first through an index (never a table scan): by state (`byState`, ordered by
+ * the time the job entered that state), by pilot, by workflow, or by creation day (`list`).
+ */
+export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?: string }> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const filter = filterExpression(f, names, values);
+  const cursor = decodeCursor(f.cursor);
+  const out: Record<string, unknown>[] = [];
+
+  const drain = async (
+    q: {
+      IndexName: string;
+      KeyConditionExpression: string;
+      names: Record<string, string>;
+      values: Record<string, unknown>;
+    },
+    startKey: Record<string, unknown> | undefined,
+    want: number,
+  ): Promise<Record<string, unknown> | undefined> => {
+    let start = startKey;
+    do {
+      const r = await db().send(
+        new QueryCommand({
+          TableName: table(),
+          IndexName: q.IndexName,
+          KeyConditionExpression: q.KeyConditionExpression,
+          FilterExpression: filter,
+          ExpressionAttributeNames: { ...names, ...q.names },
+          ExpressionAttributeValues: { ...values, ...q.values },
+          ScanIndexForward: false,
+          Limit: Math.max(want - out.length, 1) * (filter ? 4 : 1),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) {
+        if (out.length < want) out.push(it);
+      }
+      start = r.LastEvaluatedKey;
+      if (out.length >= want) {
+        // Resume after the last item we return, not after the last one DynamoDB read.
+        const last = out[out.length - 1]!;
+        return start ? keyOf(last, q.IndexName) : undefined;
+      }
+    } while (start);
+    return undefined;
+  };
+
+  const window = (
+    attr: string,
+    q: { cond: string; names: Record<string, string>; values: Record<string, unknown> },
+  ) => {
+    if (f.since && f.until) {
+      q.cond += ` AND #w BETWEEN :since AND :until`;
+      Object.assign(q.values, { ':since': f.since, ':until': f.until });
+    } else if (f.since) {
+      q.cond += ' AND #w >= :since';
+      q.values[':since'] = f.since;
+    } else if (f.until) {
+      q.cond += ' AND #w <= :until';
+      q.values[':until'] = f.until;
+    } else return q;
+    q.names['#w'] = attr;
+    return q;
+  };
+
+  if (f.state?.length === 1 || f.pilotId || f.workflowId) {
+    let q: { idx: string; cond: string; names: Record<string, string>; values: Record<string, unknown> };
+    if (f.pilotId) q = { idx: 'byPilot', cond: 'pilotId = :pid', names: {}, values: { ':pid': f.pilotId } };
+    else if (f.workflowId)
+      q = { idx: 'byWorkflow', cond: 'workflowId = :wid', names: {}, values: { ':wid': f.workflowId } };
+    else {
+      q = { idx: 'byState', cond: '#st = :st', names: { '#st': 'state' }, values: { ':st': f.state![0] } };
+      window('stateAt', q);
+    }
+    const next = await drain(
+      { IndexName: q.idx, KeyConditionExpression: q.cond, names: q.names, values: q.values },
+      cursor.key,
+      f.limit,
+    );
+    let jobs = out.map(toJob);
+    if (f.state && (f.pilotId || f.workflowId)) jobs = jobs.filter((j) => f.state!.includes(j.state));
+    return { jobs, nextCursor: next ? encodeCursor({ key: next }) : undefined };
+  }
+
+  if (f.state && f.state.length > 1) {
+    // Several states: merge one page of each, newest first (no cursor beyond the first page).
+    const pages = await Promise.all(f.state.map((s) => listJobs({ ...f, state: [s], cursor: undefined })));
+    const jobs = pages
+      .flatMap((p) => p.jobs)
+      .sort((a, b) => b.stateAt.localeCompare(a.stateAt))
+      .slice(0, f.limit);
+    return { jobs };
+  }
+
+  // No state: walk creation days backwards from `until` (or today) to `since` (or the retention).
+  const endMs = f.until ? Date.parse(f.until) : Date.now();
+  const startMs = f.since ? Date.parse(f.since) : Date.now() - (config().P3S_RETENTION_DAYS + 1) * 86400_000;
+  let day = cursor.day ?? nowIso(endMs).slice(0, 10);
+  let startKey = cursor.key;
+  while (day >= nowIso(startMs).slice(0, 10)) {
+    const q = {
+      cond: 'lpk = :lpk',
+      names: {} as Record<string, string>,
+      values: { ':lpk': `J#${day}` } as Record<string, unknown>,
+    };
+    window('createdAt', q);
+    const next = await drain(
+      { IndexName: 'list', KeyConditionExpression: q.cond, names: q.names, values: q.values },
+      startKey,
+      f.limit,
+    );
+    if (out.length >= f.limit) {
+      const nextDay = next ? day : prevDay(day);
+      const more = next || nextDay >= nowIso(startMs).slice(0, 10);
+      return {
+        jobs: out.map(toJob),
+        nextCursor: more ? encodeCursor({ day: nextDay, key: next }) : undefined,
+      };
+    }
+    startKey = undefined;
+    day = prevDay(day);
+  }
+  return { jobs: out.map(toJob) };
+}
+
+function prevDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - 86400_000).toISOString().slice(0, 10);
+}
+
+function keyOf(item: Record<string, unknown>, index: string): Record<string, unknown> {
+  const k: Record<string, unknown> = { id: item.id };
+  const idx: Record<string, [string, string]> = {
+    byState: ['state', 'stateAt'],
+    list: ['lpk', 'createdAt'],
+    byPilot: ['pilotId', 'dispatchedAt'],
+    byWorkflow: ['workflowId', 'vertex'],
+  };
+  for (const a of idx[index] ?? []) k[a] = item[a];
+  return k;
+}
+
+/**
+ * Changes a queued job: priority (re-sorts it in the queue) and hold/release (takes it out of
+ * or back into the queue index). Only `defined` jobs can be adjusted.
+ */
+export async function adjustJob(id: string, change: { priority?: number; hold?: boolean }): Promise<Job> {
+  const item = await getJobItem(id);
+  if (!item) throw new NotFoundError('job', id);
+  if (item.state !== 'defined')
+    throw new ConflictError(`job ${id} is ${String(item.state)}; only queued (defined) jobs can be adjusted`);
+  const priority = change.priority ?? (item.priority as number);
+  const held = change.hold ?? Boolean(item.held);
+  const values: Record<string, unknown> = { ':p': priority, ':defined': 'defined', ':st': item.stateAt };
+  let expr = 'SET priority = :p';
+  if (held) expr += ', held = :true REMOVE qpk, qsk';
+  else {
+    expr += ', qpk = :qpk, qsk = :qsk REMOVE held';
+    values[':qpk'] = queuePartition(item.site as string | undefined);
+    values[':qsk'] = queueSortKey(priority, item.definedAt as string, id);
+  }
+  if (held) values[':true'] = true;
+  try {
+    const r = await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { id },
+        UpdateExpression: expr,
+        ConditionExpression: '#s = :defined AND stateAt = :st',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toJob(r.Attributes!);
+  } catch (err) {
+    if (isConditionFailed(err))
+      throw new ConflictError(`job ${id} changed state while being adjusted; try again`);
+    throw err;
+  }
+}
+
+/** Deletes an ended (or never-run template/queued) job record; in-flight jobs must be killed first. */
+export async function deleteJob(id: string): Promise<void> {
+  try {
+    await db().send(
+      new DeleteCommand({
+        TableName: table(),
+        Key: { id },
+        ConditionExpression: 'attribute_exists(id) AND NOT (#s IN (:d, :r))',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':d': 'dispatched', ':r': 'running' },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+    const item = await getJobItem(id);
+    if (!item) throw new NotFoundError('job', id);
+    throw new ConflictError(`job ${id} is ${String(item.state)}: kill it before deleting it`);
+  }
+}
+
+/** TTL for ended jobs, so DynamoDB purges them after the retention period. */
+export const endedTtl = () => ttlAfterDays(config().P3S_RETENTION_DAYS);
+
+export { isTerminal };

@@ -1,0 +1,168 @@
+import { config } from '../config.ts';
+import { ConflictError, ValidationError } from '../core/errors.ts';
+import type { Job, JobState } from '../core/job/job.ts';
+import { stateFromExit } from '../core/job/job.ts';
+import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/pilot.ts';
+import { pilotKey, wakeups } from '../wakeups.ts';
+import { assignedJob, claimNext, endJob, startJob } from './dispatch.ts';
+import { toJob } from './items.ts';
+import { getJobItem } from './jobs.ts';
+import { endPilot, freePilot, getPilotItem, markWaiting, type PilotItem, touchPilot } from './pilots.ts';
+
+export type PollAnswer =
+  | { state: 'dispatched'; job: Job }
+  | { state: 'no jobs'; retryAfter: number }
+  | { state: 'drain' | 'killed' };
+
+function stopAnswer(p: PilotItem): PollAnswer | undefined {
+  if (p.kill || p.state === 'killed') return { state: 'killed' };
+  if (p.drain || PILOT_ENDED.has(p.state)) return { state: 'drain' };
+  return undefined;
+}
+
+async function jobFor(p: PilotItem): Promise<Job | undefined> {
+  if (!p.jobId || p.state !== 'dispatched') return undefined;
+  const j = await getJobItem(p.jobId);
+  return j && j.state === 'dispatched' && j.pilotId === p.id ? toJob(j) : undefined;
+}
+
+/**
+ * A pilot asks for work. Order: a job already assigned to it (a lost answer is re-delivered) →
+ * the fast path (claim the best queued job itself) → become idle and hold the request until the
+ * matchmaker assigns a job or `waitSec` passes.
+ */
+export async function pollForWork(pilot: PilotItem, waitSec: number): Promise<PollAnswer> {
+  const stop = stopAnswer(pilot);
+  if (stop) return stop;
+  if (pilot.state === 'running')
+    throw new ConflictError(`pilot ${pilot.id} is running job ${pilot.jobId}; report its end first`);
+  const given = await jobFor(pilot);
+  if (given) return { state: 'dispatched', job: given };
+
+  const claimed = await claimNext(pilot);
+  if (claimed) return { state: 'dispatched', job: claimed };
+
+  const wait = Math.min(waitSec, config().P3S_LONGPOLL_MAX) * 1000;
+  const until = Date.now() + wait;
+  const w = wakeups();
+  // Register for the wake-up before becoming visible as idle, so a claim in between is not missed.
+  let woken = wait > 0 ? w.wait(pilotKey(pilot.id), wait) : Promise.resolve(false);
+  const idle = await markWaiting(pilot);
+  if (!idle) {
+    // It was given a job (or a drain) between our claim attempt and now.
+    const p = (await getPilotItem(pilot.id))!;
+    const s = stopAnswer(p);
+    if (s) return s;
+    const j = await jobFor(p);
+    if (j) return { state: 'dispatched', job: j };
+    return { state: 'no jobs', retryAfter: 0 };
+  }
+  while (Date.now() < until) {
+    if (w.inProcess) await woken;
+    else
+      await new Promise((r) =>
+        setTimeout(r, Math.min(config().P3S_LONGPOLL_CHECK_MS, Math.max(0, until - Date.now()))),
+      );
+    const p = await getPilotItem(pilot.id);
+    if (!p) break;
+    const s = stopAnswer(p);
+    if (s) return s;
+    const j = await jobFor(p);
+    if (j) return { state: 'dispatched', job: j };
+    // Woken without a job for us (or a safety re-check): wait again for what is left.
+    const left = until - Date.now();
+    if (left <= 0) break;
+    woken = w.wait(pilotKey(pilot.id), Math.min(left, 5000));
+  }
+  return { state: 'no jobs', retryAfter: 0 };
+}
+
+const END_STATE: Partial<Record<PilotReport['event'], (r: PilotReport) => JobState>> = {
+  jobstop: (r) => stateFromExit(r.exitCode, r.signal),
+  timelimit: () => 'timelimit',
+  nonstarter: () => 'nonstarter',
+  killed: () => 'killed',
+};
+
+function actionFor(p: PilotItem): PilotAction {
+  if (p.kill) return 'kill';
+  if (p.killJobId && p.killJobId === p.jobId) return 'killjob';
+  if (p.drain) return 'drain';
+  return 'none';
+}
+
+/**
+ * Applies a pilot's report. Reports are idempotent: a repeated report that was already applied
+ * answers ok again. A report about a job that is not this pilot's is a 409 and changes nothing.
+ */
+export async function applyReport(
+  pilot: PilotItem,
+  r: PilotReport,
+): Promise<{ status: 'ok'; action: PilotAction; job?: Job }> {
+  if (PILOT_ENDED.has(pilot.state)) {
+    if (r.event === 'stopped') return { status: 'ok', action: 'none' };
+    throw new ConflictError(`pilot ${pilot.id} is ${pilot.state}`);
+  }
+  const needsJob = r.event !== 'heartbeat' && r.event !== 'stopped';
+  if (needsJob && !r.jobId) throw new ValidationError(`body.jobId: required for event ${r.event}`);
+
+  if (r.event === 'stopped') {
+    if (pilot.jobId) {
+      const j = await getJobItem(pilot.jobId);
+      if (j && (j.state === 'dispatched' || j.state === 'running')) {
+        await endJob(j as never, 'pilotTO', {
+          pilotId: pilot.id,
+          freePilot: true,
+          info: { message: 'pilot stopped with the job in flight' },
+        });
+      }
+    }
+    await endPilot(pilot.id, pilot.kill ? 'killed' : 'stopped');
+    return { status: 'ok', action: 'none' };
+  }
+
+  if (r.event === 'heartbeat') {
+    const p = await touchPilot(pilot.id);
+    if (r.jobId && r.jobId !== p.jobId) {
+      // The server ended this job (reaper, kill of a pilot that was out of reach): tell the pilot to stop it.
+      const j = await getJobItem(r.jobId);
+      if (!j || j.pilotId !== pilot.id)
+        throw new ConflictError(`job ${r.jobId} is not assigned to pilot ${pilot.id}`);
+      return { status: 'ok', action: 'killjob' };
+    }
+    return { status: 'ok', action: actionFor(p) };
+  }
+
+  const jobId = r.jobId!;
+  if (r.event === 'jobstart') {
+    const job = await startJob(jobId, pilot.id, { pid: r.pid, payloadStartedAt: r.payloadStartedAt });
+    if (job.state !== 'running') return { status: 'ok', action: 'killjob', job };
+    // Drain and kill flags reach the pilot with its next heartbeat; no extra read on this hot path.
+    return { status: 'ok', action: 'none', job };
+  }
+
+  const to = END_STATE[r.event]!(r);
+  const j = await getJobItem(jobId);
+  if (!j || j.pilotId !== pilot.id)
+    throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
+  const info = {
+    exitCode: r.exitCode,
+    signal: r.signal,
+    message: r.message,
+    stdoutTail: r.stdoutTail,
+    stderrTail: r.stderrTail,
+  };
+  if (j.state === 'dispatched' || j.state === 'running') {
+    const ok = await endJob(j as never, to, { pilotId: pilot.id, freePilot: true, info });
+    if (!ok) {
+      // Lost a race with the reaper or a kill: the job has ended already; fall through to idempotent ok.
+    }
+  } else if (pilot.jobId === jobId) {
+    // Ended by the server meanwhile (e.g. killed while queued for the pilot): free the pilot.
+    await freePilot(pilot.id, jobId);
+  }
+  // The pilot polls next; the poll answers drain or kill if they were asked for.
+  return { status: 'ok', action: 'none' };
+}
+
+export { assignedJob };
