@@ -8,7 +8,9 @@ export const handler = route(
   async ({ body, caller }) => {
     const { jobs, inputFiles } = expandSubmission(body);
     const byFile = new Map<string | undefined, typeof jobs>();
-    inputFiles.forEach((f, i) => byFile.set(f, [...(byFile.get(f) ?? []), jobs[i]!]));
+    inputFiles.forEach((f, i) => {
+      byFile.set(f, [...(byFile.get(f) ?? []), jobs[i]!]);
+    });
     const created = [];
     for (const [inputFile, subs] of byFile)
       created.push(...(await createJobs(subs, { user: caller.name, inputFile })));

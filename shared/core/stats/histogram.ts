@@ -28,7 +28,11 @@ export function bucketOf(ms: number): number {
 /** Sums histograms (arrays of counts by bucket). */
 export function sum(hs: number[][]): number[] {
   const out = new Array<number>(BOUNDS_MS.length).fill(0);
-  for (const h of hs) h.forEach((n, i) => (out[i] = (out[i] ?? 0) + n));
+  for (const h of hs) {
+    h.forEach((n, i) => {
+      out[i] = (out[i] ?? 0) + n;
+    });
+  }
   return out;
 }
 
