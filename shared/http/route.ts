@@ -126,11 +126,13 @@ export function route<
     }
     return { statusCode: spec.status ?? 200, headers: JSON_HEADERS, body: JSON.stringify(result ?? null) };
   };
-  return middy(core).onError(async (request) => {
+  const handler = middy(core).onError(async (request) => {
     const requestId = request.context?.awsRequestId ?? request.event?.requestContext?.requestId ?? '-';
     const { status, body } = toHttpError(request.error, requestId);
     const headers: Record<string, string> = { ...JSON_HEADERS };
     if (status === 401) headers['www-authenticate'] = 'Bearer';
     request.response = { statusCode: status, headers, body: JSON.stringify(body) };
   });
+  // Who may call it, readable by the role-matrix test and the README generator.
+  return Object.assign(handler, { access: spec.access });
 }

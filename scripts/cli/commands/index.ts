@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { CliContext } from './context.ts';
+import { registerJob, registerJobtype, registerPilot } from './job.ts';
 import { registerSummary } from './summary.ts';
 import { registerToken } from './token.ts';
 
@@ -7,4 +8,7 @@ import { registerToken } from './token.ts';
 export function registerCommands(program: Command, ctx: CliContext): void {
   registerSummary(program, ctx);
   registerToken(program, ctx);
+  registerJob(program, ctx);
+  registerJobtype(program, ctx);
+  registerPilot(program, ctx);
 }
