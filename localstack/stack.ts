@@ -1,15 +1,17 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { type DynamoLocal, startDynamoLocal } from './runtime/dynamodb-local.ts';
 import { createHttpServer } from './runtime/http-server.ts';
 import { type AnyHandler, invoke, loadHandler } from './runtime/invoke.ts';
+import { startLocalS3 } from './runtime/s3.ts';
 import { type ScheduleOverride, startSchedules } from './runtime/schedules.ts';
 import { type LocalFunction, loadServerless } from './runtime/serverless-config.ts';
-import { StreamPoller } from './runtime/streams.ts';
+import { StreamConsumer, StreamReader } from './runtime/streams.ts';
 import { ensureTables, type LocalTable } from './runtime/tables.ts';
 
 export interface StackOptions {
@@ -18,6 +20,8 @@ export interface StackOptions {
   /** 0 = any free port. */
   port?: number;
   inMemory?: boolean;
+  /** Port of the local S3 (s3rver) when a function has s3 events; 0 = any free port. */
+  s3Port?: number;
   /** Use an already running DynamoDB Local (tests share one per run). */
   dynamoEndpoint?: string;
   tablePrefix?: string;
@@ -37,7 +41,9 @@ export interface Stack {
   tokens: { admin?: string; pilot?: string };
   functions: LocalFunction[];
   scheduleIntervals: Record<string, number>;
-  streamPollers: StreamPoller[];
+  streamReaders: StreamReader[];
+  /** The local S3 endpoint (s3rver, path-style) when a function has s3 events. */
+  s3Endpoint?: string;
   /** Invokes a function by its serverless.yml name with an event (S3 notifications, tests). */
   invoke(name: string, event: unknown): Promise<unknown>;
   stop(): Promise<void>;
@@ -100,14 +106,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     region: 'us-east-1',
     credentials: { accessKeyId: 'p3slocal', secretAccessKey: 'p3slocal' },
   });
-  const pollers: StreamPoller[] = [];
+  const readers = new Map<string, StreamReader>();
   for (const fn of model.functions) {
     for (const src of fn.streams) {
       const t = tables.find((x) => x.logicalId === src.table);
       if (!t?.streamArn) throw new Error(`function ${fn.name}: table ${src.table} has no stream`);
-      pollers.push(new StreamPoller(streams, t.streamArn, fn, src, handlers.get(fn.name)!, log));
+      let reader = readers.get(t.streamArn);
+      if (!reader) {
+        reader = new StreamReader(streams, t.streamArn, log);
+        readers.set(t.streamArn, reader);
+      }
+      reader.consumers.push(new StreamConsumer(fn, src, handlers.get(fn.name)!, log));
     }
   }
+  const pollers = [...readers.values()];
   await Promise.all(pollers.map((p) => p.start()));
   // Every write made by a function kicks the stream readers, so delivery does not wait for the
   // next idle poll: stream delay becomes DynamoDB Local's own (~1 ms) instead of the poll interval.
@@ -125,6 +137,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return out;
     },
     { step: 'initialize', name: 'p3sLocalStreamKick' },
+  );
+
+  // S3 notifications (s3rver) for functions with s3 events; objects under `home`, else a tmp dir.
+  const s3 = await startLocalS3(
+    model.functions.filter((f) => f.s3.length).map((fn) => ({ fn, handler: handlers.get(fn.name)! })),
+    { directory: join(home ?? mkdtempSync(join(tmpdir(), 'p3s-s3-')), 's3'), port: opts.s3Port, log },
   );
 
   const schedules = startSchedules(
@@ -168,7 +186,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     tokens,
     functions: model.functions,
     scheduleIntervals: schedules.intervals,
-    streamPollers: pollers,
+    s3Endpoint: s3?.endpoint,
+    streamReaders: pollers,
     invoke: (name, event) => {
       const fn = model.functions.find((f) => f.name === name);
       if (!fn) throw new Error(`no function ${name}`);
@@ -178,6 +197,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       stopping ??= (async () => {
         server.closeAllConnections?.();
         await new Promise<void>((r) => server.close(() => r()));
+        await s3?.stop();
         await schedules.stop();
         await Promise.all(pollers.map((p) => p.stop()));
         streams.destroy();

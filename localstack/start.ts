@@ -30,6 +30,7 @@ try {
     home,
     port,
     inMemory,
+    s3Port: Number(process.env.P3S_S3_PORT ?? (port ? port + 1 : 0)),
     bootstrapTokens: true,
     log: (msg, fields) =>
       process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), msg, ...fields })}\n`),
@@ -40,7 +41,10 @@ try {
     `  monitor sign-in ${stack.url}/monitor/signin#token=${stack.tokens.admin ?? ''}`,
     `  DynamoDB Local  ${stack.dynamoEndpoint}  (${inMemory ? 'in memory' : `data in ${home}/dynamodb`})`,
     `  tables          ${stack.tablePrefix}-* (${stack.tables.length}, from serverless.yml)`,
-    `  functions       ${stack.functions.length} (${stack.functions.filter((f) => f.http.length).length} http, ${stack.streamPollers.length} stream consumers, schedules: ${
+    ...(stack.s3Endpoint
+      ? [`  S3 (s3rver)     ${stack.s3Endpoint}  (buckets of the s3 events; objects in ${home}/s3)`]
+      : []),
+    `  functions       ${stack.functions.length} (${stack.functions.filter((f) => f.http.length).length} http, ${stack.streamReaders.reduce((n, r) => n + r.consumers.length, 0)} stream consumers, schedules: ${
       Object.entries(stack.scheduleIntervals)
         .map(([k, v]) => `${k} every ${v}s`)
         .join(', ') || 'none'

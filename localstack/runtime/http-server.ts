@@ -172,9 +172,14 @@ export function createHttpServer(
         pathMatched = true;
         if (r.method !== req.method && r.method !== 'ANY') continue;
         const params: Record<string, string> = {};
-        r.params.forEach((p, i) => {
-          params[p] = decodeURIComponent(m[i + 1]!);
-        });
+        try {
+          r.params.forEach((p, i) => {
+            params[p] = decodeURIComponent(m[i + 1]!);
+          });
+        } catch {
+          // A malformed %-escape in a path parameter: API Gateway rejects the request too.
+          return sendJson(res, 400, { message: 'Bad Request' });
+        }
         const body = await readBody(req);
         if (body === 'too_large') return sendJson(res, 413, { message: 'Request Entity Too Large' });
         const result = await invoke(r.fn, r.handler, toEvent(req, url, body, r, params));

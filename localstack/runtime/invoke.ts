@@ -36,8 +36,37 @@ export function lambdaContext(fn: LocalFunction): Context {
   };
 }
 
-/** Runs a handler with the function's timeout, as Lambda would. */
+const running = new Map<string, { active: number; queue: (() => void)[] }>();
+
+/** Waits for a free slot when the function has a reserved concurrency (as Lambda throttles). */
+async function acquire(fn: LocalFunction): Promise<() => void> {
+  const limit = fn.reservedConcurrency;
+  if (!limit) return () => {};
+  let slot = running.get(fn.name);
+  if (!slot) {
+    slot = { active: 0, queue: [] };
+    running.set(fn.name, slot);
+  }
+  const s = slot;
+  if (s.active >= limit) await new Promise<void>((r) => s.queue.push(r));
+  s.active++;
+  return () => {
+    s.active--;
+    s.queue.shift()?.();
+  };
+}
+
+/** Runs a handler with the function's timeout and reserved concurrency, as Lambda would. */
 export async function invoke(fn: LocalFunction, handler: AnyHandler, event: unknown): Promise<unknown> {
+  const release = await acquire(fn);
+  try {
+    return await invokeNow(fn, handler, event);
+  } finally {
+    release();
+  }
+}
+
+async function invokeNow(fn: LocalFunction, handler: AnyHandler, event: unknown): Promise<unknown> {
   const ctx = lambdaContext(fn);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise((_, reject) => {

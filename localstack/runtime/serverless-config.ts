@@ -9,6 +9,8 @@ export interface LocalFunction {
   module: string;
   exportName: string;
   timeoutSec: number;
+  /** Lambda's reserved concurrency; the local stack runs at most this many invocations at once. */
+  reservedConcurrency?: number;
   http: { method: string; path: string }[];
   streams: StreamSource[];
   schedules: { rate: string; input?: unknown }[];
@@ -111,6 +113,7 @@ export function loadServerless(stage = 'local', file = join(root, 'serverless.ym
       module: handler.slice(0, dot),
       exportName: handler.slice(dot + 1),
       timeoutSec: Number(fn.timeout ?? defaultTimeout),
+      reservedConcurrency: fn.reservedConcurrency === undefined ? undefined : Number(fn.reservedConcurrency),
       http: [],
       streams: [],
       schedules: [],

@@ -81,26 +81,101 @@ function toLambdaRecord(r: _Record, arn: string): DynamoDBRecord {
 }
 
 /**
- * Polls one table's stream for one function with Lambda's batch semantics: batches of at most
- * `batchSize`, partial batch failure (retry from the first failed record), at most
- * `maximumRetryAttempts` retries, then the batch is dropped and logged (Lambda's on-failure
- * destination). `kick()` makes it read at once; otherwise it reads every `idleMs`.
+ * Delivers one table's stream records to one function with Lambda's batch semantics: batches
+ * of at most `batchSize`, one batch at a time, partial batch failure (retry from the first
+ * failed record), at most `maximumRetryAttempts` retries, then the records are dropped and
+ * logged (Lambda's on-failure destination).
  */
-export class StreamPoller {
+export class StreamConsumer {
   readonly stats: StreamStats = { delivered: 0, batches: 0, failedBatches: 0, droppedRecords: 0, lagMs: [] };
+  private pending: { record: DynamoDBRecord; seen: number }[] = [];
+  private running?: Promise<void>;
+
+  constructor(
+    readonly fn: LocalFunction,
+    private src: StreamSource,
+    private handler: AnyHandler,
+    private log: (msg: string, fields?: Json) => void,
+  ) {}
+
+  push(record: DynamoDBRecord, seen: number): void {
+    if (!passes(this.src, record)) return;
+    this.pending.push({ record, seen });
+    this.running ??= this.deliver().finally(() => {
+      this.running = undefined;
+      if (this.pending.length) this.running = this.deliver().finally(() => (this.running = undefined));
+    });
+  }
+
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async deliver(): Promise<void> {
+    while (this.pending.length) {
+      const batch = this.pending.slice(0, this.src.batchSize);
+      this.pending = this.pending.slice(batch.length);
+      let attempt = 0;
+      let todo = batch;
+      for (;;) {
+        const started = Date.now();
+        for (const b of todo) {
+          this.stats.lagMs.push(started - b.seen);
+          if (this.stats.lagMs.length > 1000) this.stats.lagMs.shift();
+        }
+        let failedFrom = -1;
+        try {
+          const res = (await invoke(this.fn, this.handler, { Records: todo.map((b) => b.record) })) as
+            | { batchItemFailures?: { itemIdentifier: string }[] }
+            | undefined;
+          const failures = this.src.reportBatchItemFailures ? (res?.batchItemFailures ?? []) : [];
+          if (failures.length) {
+            const ids = new Set(failures.map((f) => f.itemIdentifier));
+            failedFrom = todo.findIndex((b) => ids.has(b.record.dynamodb?.SequenceNumber ?? ''));
+            if (failedFrom < 0) failedFrom = 0;
+          }
+        } catch (err) {
+          this.log('stream handler failed', { function: this.fn.name, err: String((err as Error)?.stack ?? err) });
+          failedFrom = 0;
+        }
+        this.stats.batches++;
+        if (failedFrom < 0) {
+          this.stats.delivered += todo.length;
+          break;
+        }
+        this.stats.failedBatches++;
+        this.stats.delivered += failedFrom;
+        todo = todo.slice(failedFrom);
+        if (attempt++ >= this.src.maximumRetryAttempts) {
+          this.stats.droppedRecords += todo.length;
+          this.log('stream batch dropped after retries', {
+            function: this.fn.name,
+            records: todo.map((b) => b.record.dynamodb?.SequenceNumber),
+          });
+          break;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Reads one table's stream (one reader per table, shared by every function that listens to it;
+ * on AWS each function has its own poller, which changes cost, not semantics). `kick()` makes it
+ * read at once — the local stack kicks after every write its functions make, so delivery does not
+ * wait for the idle interval; bursts of kicks coalesce into one read.
+ */
+export class StreamReader {
   private iterators = new Map<string, string>();
   private running = false;
   private wake?: () => void;
   private kicked = false;
   private loop?: Promise<void>;
-  private pending: { record: DynamoDBRecord; seen: number }[] = [];
+  readonly consumers: StreamConsumer[] = [];
 
   constructor(
     private client: DynamoDBStreamsClient,
     private streamArn: string,
-    private fn: LocalFunction,
-    private src: StreamSource,
-    private handler: AnyHandler,
     private log: (msg: string, fields?: Json) => void,
     private idleMs = 100,
   ) {}
@@ -110,11 +185,7 @@ export class StreamPoller {
     for (const shard of d.StreamDescription?.Shards ?? []) {
       if (shard.SequenceNumberRange?.EndingSequenceNumber) continue;
       const it = await this.client.send(
-        new GetShardIteratorCommand({
-          StreamArn: this.streamArn,
-          ShardId: shard.ShardId!,
-          ShardIteratorType: 'LATEST',
-        }),
+        new GetShardIteratorCommand({ StreamArn: this.streamArn, ShardId: shard.ShardId!, ShardIteratorType: 'LATEST' }),
       );
       if (it.ShardIterator) this.iterators.set(shard.ShardId!, it.ShardIterator);
     }
@@ -131,6 +202,7 @@ export class StreamPoller {
     this.running = false;
     this.wake?.();
     await this.loop;
+    await Promise.all(this.consumers.map((c) => c.idle()));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -156,89 +228,40 @@ export class StreamPoller {
       const seen = Date.now();
       for (const rec of r.Records ?? []) {
         const lr = toLambdaRecord(rec, this.streamArn);
-        if (passes(this.src, lr)) this.pending.push({ record: lr, seen });
+        for (const c of this.consumers) c.push(lr, seen);
         n++;
       }
     }
     return n;
   }
 
-  private async deliver(): Promise<void> {
-    while (this.pending.length) {
-      const batch = this.pending.slice(0, this.src.batchSize);
-      let attempt = 0;
-      let todo = batch;
-      for (;;) {
-        const started = Date.now();
-        for (const b of todo) {
-          this.stats.lagMs.push(started - b.seen);
-          if (this.stats.lagMs.length > 1000) this.stats.lagMs.shift();
-        }
-        let failedFrom = -1;
-        try {
-          const res = (await invoke(this.fn, this.handler, { Records: todo.map((b) => b.record) })) as
-            | { batchItemFailures?: { itemIdentifier: string }[] }
-            | undefined;
-          const failures = this.src.reportBatchItemFailures ? (res?.batchItemFailures ?? []) : [];
-          if (failures.length) {
-            const ids = new Set(failures.map((f) => f.itemIdentifier));
-            failedFrom = todo.findIndex((b) => ids.has(b.record.dynamodb?.SequenceNumber ?? ''));
-            if (failedFrom < 0) failedFrom = 0;
-          }
-        } catch (err) {
-          this.log('stream handler failed', {
-            function: this.fn.name,
-            err: String((err as Error)?.stack ?? err),
-          });
-          failedFrom = 0;
-        }
-        this.stats.batches++;
-        if (failedFrom < 0) {
-          this.stats.delivered += todo.length;
-          break;
-        }
-        this.stats.failedBatches++;
-        this.stats.delivered += failedFrom;
-        todo = todo.slice(failedFrom);
-        if (attempt++ >= this.src.maximumRetryAttempts) {
-          this.stats.droppedRecords += todo.length;
-          this.log('stream batch dropped after retries', {
-            function: this.fn.name,
-            records: todo.map((b) => b.record.dynamodb?.SequenceNumber),
-          });
-          break;
-        }
-      }
-      this.pending = this.pending.slice(batch.length);
-    }
-  }
-
   private async run(): Promise<void> {
-    let quickRetries = 0;
+    let quickRetry = false;
     while (this.running) {
       const wasKicked = this.kicked;
       this.kicked = false;
       let n = 0;
       try {
         n = await this.read();
-        if (this.pending.length) await this.deliver();
       } catch (err) {
         if (!this.running) break;
-        this.log('stream read failed', { function: this.fn.name, err: String(err) });
+        this.log('stream read failed', { stream: this.streamArn, err: String(err) });
         await this.sleep(500);
         continue;
       }
       if (n > 0 || this.kicked) {
-        quickRetries = 0;
+        quickRetry = false;
+        // Coalesce a burst of writes into the next read.
+        await this.sleep(1);
         continue;
       }
-      // A kick can arrive a hair before DynamoDB Local exposes the record: look twice more, quickly.
-      if (wasKicked) quickRetries = 2;
-      if (quickRetries > 0) {
-        quickRetries--;
+      // A kick can arrive a hair before DynamoDB Local exposes the record: look once more.
+      if (wasKicked && !quickRetry) {
+        quickRetry = true;
         await this.sleep(3);
         continue;
       }
+      quickRetry = false;
       await this.sleep(this.idleMs);
     }
   }

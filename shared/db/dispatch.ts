@@ -73,13 +73,14 @@ export async function claim(
               TableName: pilots(),
               Key: { id: pilot.id },
               UpdateExpression:
-                'SET #s = :disp, jobId = :jid, stateAt = :now, lastSeenAt = :now REMOVE ipk, isk, idleSince',
+                'SET #s = :disp, jobId = :jid, jobtype = :jt, stateAt = :now, lastSeenAt = :now REMOVE ipk, isk, idleSince',
               ConditionExpression:
                 '#s IN (:active, :waiting) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)',
               ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
               ExpressionAttributeValues: {
                 ':disp': 'dispatched',
                 ':jid': job.id,
+                ':jt': job.jobtype,
                 ':now': now,
                 ':active': 'active',
                 ':waiting': 'waiting',
@@ -139,23 +140,35 @@ export async function queueHead(site: string | undefined, limit: number): Promis
  * given a job concurrently (by the matchmaker), that job is returned.
  */
 export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
+  const head = await queueHead(pilot.site, 16);
   const skipTypes = new Set<string>();
-  for (let round = 0; round < 3; round++) {
-    const head = await queueHead(pilot.site, 16);
-    if (!head.length) return undefined;
-    let contended = false;
-    for (const job of head) {
-      if (skipTypes.has(job.jobtype)) continue;
-      const r = await claim(job, pilot);
-      if (r.ok) return r.job;
-      if (r.reason === 'cap') skipTypes.add(job.jobtype);
-      else if (r.reason === 'pilot') return assignedJob(pilot.id);
-      else contended = true;
+  // First try the head of the queue (exact priority/FIFO order for an uncontended pilot); after a
+  // lost race pick at random among the rest, so racing pilots spread out instead of all
+  // colliding on the same next job. A bounded number of attempts: the matchmaker covers the rest.
+  let candidates = head;
+  for (let attempt = 0; attempt < MAX_FAST_PATH_ATTEMPTS && candidates.length; attempt++) {
+    const i = attempt === 0 ? 0 : Math.floor(Math.random() * candidates.length);
+    const job = candidates[i]!;
+    candidates = candidates.filter((_, k) => k !== i);
+    if (skipTypes.has(job.jobtype)) {
+      attempt--;
+      continue;
     }
-    if (!contended) return undefined;
+    const r = await claim(job, pilot);
+    if (r.ok) return r.job;
+    if (r.reason === 'cap') {
+      skipTypes.add(job.jobtype);
+      candidates = candidates.filter((c) => c.jobtype !== job.jobtype);
+    } else if (r.reason === 'pilot') return assignedJob(pilot.id);
+    else if (r.reason === 'conflict') {
+      candidates.push(job); // the job may still be free: a transaction conflict is not a loss
+      await new Promise((res) => setTimeout(res, 1 + Math.random() * 4));
+    }
   }
   return undefined;
 }
+
+const MAX_FAST_PATH_ATTEMPTS = 6;
 
 /** The job a pilot was given and has not started yet, if any. */
 export async function assignedJob(pilotId: string): Promise<Job | undefined> {
@@ -187,7 +200,11 @@ export async function matchRound(opts: { staleMs: number; maxPairs?: number }): 
       const i = idle.findIndex((p) => !job.site || p.site === job.site);
       if (i < 0) break;
       const pilot = idle[i]!;
-      const r = await claim(job, pilot);
+      let r = await claim(job, pilot);
+      for (let retry = 0; !r.ok && r.reason === 'conflict' && retry < 3; retry++) {
+        await new Promise((res) => setTimeout(res, 1 + Math.random() * 4));
+        r = await claim(job, pilot);
+      }
       if (r.ok) {
         idle.splice(i, 1);
         matched++;
@@ -292,21 +309,27 @@ export interface EndInfo {
  * Returns false when the job was not in the expected state (someone else ended it first).
  */
 export async function endJob(
-  job: { id: string; jobtype: string; state: JobState; stateAt?: string },
+  job: { id: string; jobtype: string; state: JobState | JobState[]; stateAt?: string },
   to: JobState,
   opts: { pilotId?: string; freePilot?: boolean; requireStateAt?: boolean; info?: EndInfo },
 ): Promise<boolean> {
   const now = nowIso();
   const info = opts.info ?? {};
   const names: Record<string, string> = { '#s': 'state', '#ttl': 'ttl' };
-  const values: Record<string, unknown> = { ':to': to, ':from': job.state, ':now': now, ':ttl': endedTtl() };
+  const from = Array.isArray(job.state) ? job.state : [job.state];
+  const inFlight = from.every((st) => IN_FLIGHT.has(st));
+  if (!inFlight && from.some((st) => IN_FLIGHT.has(st))) throw new Error('endJob: from-states must be all in flight or none');
+  const values: Record<string, unknown> = { ':to': to, ':now': now, ':ttl': endedTtl() };
+  from.forEach((st, i) => {
+    values[`:from${i}`] = st;
+  });
   let set = '#s = :to, stateAt = :now, endedAt = :now, #ttl = :ttl';
   for (const k of ['exitCode', 'signal', 'message', 'stdoutTail', 'stderrTail'] as const) {
     if (info[k] === undefined) continue;
     set += `, ${k} = :${k}`;
     values[`:${k}`] = info[k];
   }
-  let cond = '#s = :from';
+  let cond = `#s IN (${from.map((_, i) => `:from${i}`).join(', ')})`;
   if (opts.pilotId) {
     cond += ' AND pilotId = :pid';
     values[':pid'] = opts.pilotId;
@@ -327,7 +350,7 @@ export async function endJob(
       },
     },
   ];
-  if (IN_FLIGHT.has(job.state)) {
+  if (inFlight) {
     items.push({
       Update: {
         TableName: jobtypes(),
@@ -343,7 +366,7 @@ export async function endJob(
         TableName: pilots(),
         Key: { id: opts.pilotId },
         UpdateExpression:
-          'SET #s = :active, stateAt = :now, lastSeenAt = :now ADD jobcount :one REMOVE jobId, killJobId',
+          'SET #s = :active, stateAt = :now, lastSeenAt = :now ADD jobcount :one REMOVE jobId, jobtype, killJobId',
         ConditionExpression: 'jobId = :jid',
         ExpressionAttributeNames: { '#s': 'state' },
         ExpressionAttributeValues: { ':active': 'active', ':now': now, ':one': 1, ':jid': job.id },

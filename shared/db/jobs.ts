@@ -189,6 +189,7 @@ export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?
     want: number,
   ): Promise<Record<string, unknown> | undefined> => {
     let start = startKey;
+    const attrNames = { ...names, ...q.names };
     do {
       const r = await db().send(
         new QueryCommand({
@@ -196,7 +197,8 @@ export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?
           IndexName: q.IndexName,
           KeyConditionExpression: q.KeyConditionExpression,
           FilterExpression: filter,
-          ExpressionAttributeNames: { ...names, ...q.names },
+          // DynamoDB rejects an empty map (an unfiltered listing has no names).
+          ExpressionAttributeNames: Object.keys(attrNames).length ? attrNames : undefined,
           ExpressionAttributeValues: { ...values, ...q.values },
           ScanIndexForward: false,
           Limit: Math.max(want - out.length, 1) * (filter ? 4 : 1),

@@ -142,9 +142,6 @@ export async function applyReport(
   }
 
   const to = END_STATE[r.event]!(r);
-  const j = await getJobItem(jobId);
-  if (!j || j.pilotId !== pilot.id)
-    throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
   const info = {
     exitCode: r.exitCode,
     signal: r.signal,
@@ -152,13 +149,24 @@ export async function applyReport(
     stdoutTail: r.stdoutTail,
     stderrTail: r.stderrTail,
   };
+  // Hot path: the pilot item (already read to authorise) names its job and the job's type, so
+  // the end transaction needs no read of the job. Its conditions (pilotId, in-flight state) make
+  // it safe; if they fail, the slow path below finds out why.
+  if (pilot.jobId === jobId && typeof pilot.jobtype === 'string') {
+    const ok = await endJob({ id: jobId, jobtype: pilot.jobtype, state: ['dispatched', 'running'] }, to, {
+      pilotId: pilot.id,
+      freePilot: true,
+      info,
+    });
+    if (ok) return { status: 'ok', action: 'none' };
+  }
+  const j = await getJobItem(jobId);
+  if (!j || j.pilotId !== pilot.id) throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
   if (j.state === 'dispatched' || j.state === 'running') {
-    const ok = await endJob(j as never, to, { pilotId: pilot.id, freePilot: true, info });
-    if (!ok) {
-      // Lost a race with the reaper or a kill: the job has ended already; fall through to idempotent ok.
-    }
+    // A false answer means the reaper or a kill ended it first: then the report is still ok.
+    await endJob(j as never, to, { pilotId: pilot.id, freePilot: true, info });
   } else if (pilot.jobId === jobId) {
-    // Ended by the server meanwhile (e.g. killed while queued for the pilot): free the pilot.
+    // Ended by the server meanwhile (e.g. killed while dispatched): free the pilot.
     await freePilot(pilot.id, jobId);
   }
   // The pilot polls next; the poll answers drain or kill if they were asked for.

@@ -17,6 +17,8 @@ export type PilotItem = Record<string, unknown> & {
   state: PilotState;
   keyHash: string;
   jobId?: string;
+  /** Type of the job it holds (set by the claim), so ending the job needs no read of it. */
+  jobtype?: string;
   killJobId?: string;
   drain?: boolean;
   kill?: boolean;
@@ -300,7 +302,7 @@ export async function freePilot(pilotId: string, jobId: string): Promise<void> {
       new UpdateCommand({
         TableName: table(),
         Key: { id: pilotId },
-        UpdateExpression: 'SET #s = :active, stateAt = :now REMOVE jobId, killJobId',
+        UpdateExpression: 'SET #s = :active, stateAt = :now REMOVE jobId, jobtype, killJobId',
         ConditionExpression: 'jobId = :jid AND NOT (#s IN (:st, :to, :k))',
         ExpressionAttributeNames: { '#s': 'state' },
         ExpressionAttributeValues: {

@@ -7,6 +7,7 @@ import { endJob, matchRound } from './dispatch.ts';
 import { getJobItem } from './jobs.ts';
 import { listJobtypes } from './jobtypes.ts';
 import { endPilot, freePilot, livePilots, requestJobKill } from './pilots.ts';
+import { shedQueues } from './shedding.ts';
 
 export interface ReapReport {
   pilotsTimedOut: number;
@@ -50,7 +51,9 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
 
   // 1. Pilots that stopped heart-beating → timeout; their job → pilotTO.
   for (const p of await livePilots()) {
-    if (nowMs - Date.parse(p.lastSeenAt) <= c.P3S_HEARTBEAT_TIMEOUT * 1000) continue;
+    // An idle pilot is seen only when it polls, and a held poll lasts up to P3S_LONGPOLL_MAX.
+    const allowed = (c.P3S_HEARTBEAT_TIMEOUT + (p.state === 'waiting' ? c.P3S_LONGPOLL_MAX : 0)) * 1000;
+    if (nowMs - Date.parse(p.lastSeenAt) <= allowed) continue;
     if (!(await endPilot(p.id, 'timeout', { lastSeenAt: p.lastSeenAt }))) continue;
     rep.pilotsTimedOut++;
     if (p.jobId) {
@@ -90,6 +93,7 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
     }
   }
 
+  await shedQueues(nowMs); // queued work that can no longer start in time → dropped (shared/db/shedding.ts)
   // 4. Queued past the type's deadline → stale.
   const deadlines = new Map(
     (await listJobtypes()).filter((t) => t.deadline !== undefined).map((t) => [t.name, t.deadline!]),

@@ -1,0 +1,276 @@
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { config, tableName } from '../config.ts';
+import type { Data, DataState, Trigger } from '../core/data/data.ts';
+import type { Source } from '../core/data/location.ts';
+import { NotFoundError, ValidationError } from '../core/errors.ts';
+import { nowIso, ttlAfterDays } from '../core/util/time.ts';
+import { db } from './client.ts';
+import { isConditionFailed } from './conditions.ts';
+import { dayPartition } from './items.ts';
+
+/**
+ * Registered files. Key: `id` = hash of the normalised location (so registration is idempotent
+ * by a conditional Put); listing by registration day through the `list` index (`lpk` = D#day).
+ * Items expire after the retention period (TTL).
+ */
+const table = () => tableName('data');
+
+const INTERNAL = ['lpk', 'ttl', 'claimedAt'] as const;
+
+export function toData(item: Record<string, unknown>): Data {
+  const out: Record<string, unknown> = { ...item };
+  for (const k of INTERNAL) delete out[k];
+  return out as unknown as Data;
+}
+
+export interface NewData {
+  id: string;
+  location: string;
+  name: string;
+  dirpath: string;
+  size?: number;
+  datatype?: string;
+  source: Source;
+  comment?: string;
+  user?: string;
+}
+
+/**
+ * Inserts a file in state `new` unless its location is registered already. Returns the stored
+ * item, or undefined when it existed (the caller then treats the announcement as a repeat).
+ */
+export async function insertData(
+  d: NewData,
+  nowMs = Date.now(),
+): Promise<Record<string, unknown> | undefined> {
+  const now = nowIso(nowMs);
+  const item: Record<string, unknown> = {
+    ...d,
+    state: 'new' satisfies DataState,
+    registeredAt: now,
+    updatedAt: now,
+    claimedAt: now,
+    announced: 1,
+    lpk: dayPartition('D', now),
+    ttl: ttlAfterDays(config().P3S_RETENTION_DAYS, nowMs),
+  };
+  try {
+    await db().send(
+      new PutCommand({ TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(id)' }),
+    );
+    return item;
+  } catch (err) {
+    if (isConditionFailed(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Counts a repeated announcement on the existing item and returns it (undefined if it vanished). */
+export async function noteAnnouncement(
+  id: string,
+  nowMs = Date.now(),
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    const r = await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { id },
+        UpdateExpression: 'ADD announced :one SET lastAnnouncedAt = :now',
+        ConditionExpression: 'attribute_exists(id)',
+        ExpressionAttributeValues: { ':one': 1, ':now': nowIso(nowMs) },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return r.Attributes;
+  } catch (err) {
+    if (isConditionFailed(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Takes over a file stuck in `new` (its first registration died between the Put and the
+ * triggers): succeeds for exactly one caller, conditioned on the claim time it saw.
+ */
+export async function reclaimData(id: string, seenClaimedAt: string, nowMs = Date.now()): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { id },
+        UpdateExpression: 'SET claimedAt = :now',
+        ConditionExpression: '#s = :new AND claimedAt = :seen',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':now': nowIso(nowMs), ':new': 'new', ':seen': seenClaimedAt },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailed(err)) return false;
+    throw err;
+  }
+}
+
+/** Records what the file's rules did and its final state. */
+export async function finishData(
+  id: string,
+  r: { state: DataState; triggers: Trigger[]; jobIds: string[] },
+): Promise<Record<string, unknown>> {
+  const values: Record<string, unknown> = { ':s': r.state, ':t': r.triggers, ':now': nowIso() };
+  let expr = 'SET #s = :s, triggers = :t, updatedAt = :now REMOVE claimedAt';
+  if (r.jobIds.length) {
+    expr = 'SET #s = :s, triggers = :t, updatedAt = :now, jobIds = :j REMOVE claimedAt';
+    values[':j'] = r.jobIds;
+  }
+  const out = await db().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { id },
+      UpdateExpression: expr,
+      ExpressionAttributeNames: { '#s': 'state' },
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return out.Attributes!;
+}
+
+export async function getDataItem(id: string): Promise<Record<string, unknown> | undefined> {
+  const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
+  return r.Item;
+}
+
+export async function getData(id: string): Promise<Data> {
+  const item = await getDataItem(id);
+  if (!item || !item.location) throw new NotFoundError('data', id);
+  return toData(item);
+}
+
+export interface DataFilter {
+  state?: DataState;
+  source?: Source;
+  datatype?: string;
+  name?: string;
+  since?: string;
+  until?: string;
+  limit: number;
+  cursor?: string;
+}
+
+interface Cursor {
+  day: string;
+  key?: Record<string, unknown>;
+}
+
+function decodeCursor(s: string | undefined): Cursor | undefined {
+  if (!s) return undefined;
+  try {
+    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
+    if (typeof c.day !== 'string') throw new Error('no day');
+    return c;
+  } catch {
+    throw new ValidationError('query.cursor: not a cursor returned by this API');
+  }
+}
+
+const prevDay = (day: string) =>
+  new Date(Date.parse(`${day}T00:00:00Z`) - 86400_000).toISOString().slice(0, 10);
+
+/** Files newest first, one registration day (index partition) after another, back to `since`. */
+export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const filters: string[] = [];
+  for (const k of ['state', 'source', 'datatype', 'name'] as const) {
+    if (f[k] === undefined) continue;
+    names[`#${k}`] = k;
+    values[`:${k}`] = f[k];
+    filters.push(`#${k} = :${k}`);
+  }
+  let range = '';
+  if (f.since) {
+    values[':since'] = f.since;
+    range += ' AND registeredAt >= :since';
+  }
+  if (f.until) {
+    values[':until'] = f.until;
+    range += ' AND registeredAt <= :until';
+  }
+  const endMs = f.until ? Date.parse(f.until) : Date.now();
+  const firstDay = (
+    f.since ? f.since : nowIso(Date.now() - (config().P3S_RETENTION_DAYS + 1) * 86400_000)
+  ).slice(0, 10);
+  const cursor = decodeCursor(f.cursor);
+  let day = cursor?.day ?? nowIso(endMs).slice(0, 10);
+  let start = cursor?.key;
+  const out: Record<string, unknown>[] = [];
+  while (day >= firstDay) {
+    do {
+      const r = await db().send(
+        new QueryCommand({
+          TableName: table(),
+          IndexName: 'list',
+          KeyConditionExpression: `lpk = :lpk${range}`,
+          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: { ...values, ':lpk': `D#${day}` },
+          ScanIndexForward: false,
+          Limit: Math.max(f.limit - out.length, 1) * (filters.length ? 4 : 1),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) {
+        if (out.length < f.limit) out.push(it);
+      }
+      start = r.LastEvaluatedKey;
+      if (out.length >= f.limit) {
+        // Resume after the last item returned (not after the last one DynamoDB read).
+        const last = out[out.length - 1]!;
+        const next: Cursor = { day, key: { id: last.id, lpk: last.lpk, registeredAt: last.registeredAt } };
+        return { data: out.map(toData), nextCursor: Buffer.from(JSON.stringify(next)).toString('base64url') };
+      }
+    } while (start);
+    day = prevDay(day);
+  }
+  return { data: out.map(toData) };
+}
+
+/**
+ * Records one rule's outcome on the file as soon as it is known, so a takeover of a file
+ * whose first registration died part-way skips the rules that already ran.
+ */
+export async function appendTrigger(id: string, t: Trigger): Promise<void> {
+  await db().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { id },
+      UpdateExpression: 'SET triggers = list_append(if_not_exists(triggers, :empty), :t)',
+      ExpressionAttributeValues: { ':empty': [], ':t': [t] },
+    }),
+  );
+}
+
+/**
+ * Name dedupe (rules with `dedupe: "name"`): true for the first file of this name for the rule,
+ * false afterwards. A marker item in the data table (never listed: it has no `lpk`), expiring
+ * with the retention period.
+ */
+export async function claimName(rule: string, nameHash: string, nowMs = Date.now()): Promise<boolean> {
+  try {
+    await db().send(
+      new PutCommand({
+        TableName: table(),
+        Item: {
+          id: `dedupe#${rule}#${nameHash}`,
+          at: nowIso(nowMs),
+          ttl: ttlAfterDays(config().P3S_RETENTION_DAYS, nowMs),
+        },
+        ConditionExpression: 'attribute_not_exists(id)',
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailed(err)) return false;
+    throw err;
+  }
+}
