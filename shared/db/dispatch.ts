@@ -326,7 +326,9 @@ export async function endJob(
   let set = '#s = :to, stateAt = :now, endedAt = :now, #ttl = :ttl';
   for (const k of ['exitCode', 'signal', 'message', 'stdoutTail', 'stderrTail'] as const) {
     if (info[k] === undefined) continue;
-    set += `, ${k} = :${k}`;
+    // `signal` is a DynamoDB reserved word: name every attribute through a placeholder.
+    names[`#${k}`] = k;
+    set += `, #${k} = :${k}`;
     values[`:${k}`] = info[k];
   }
   let cond = `#s IN (${from.map((_, i) => `:from${i}`).join(', ')})`;

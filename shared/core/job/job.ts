@@ -149,11 +149,12 @@ export interface Job {
 
 /**
  * Sort key of the queue index: priority descending, then definition time ascending (FIFO
- * within a priority), then id. Priorities are unbounded integers within ±1e9; 1e9 − p is
- * 0…2e9, zero-padded to 10 digits so string order is numeric order.
+ * within a priority), then the position in its submission (jobs submitted together share a
+ * timestamp), then id. Priorities are unbounded integers within ±1e9; 1e9 − p is 0…2e9,
+ * zero-padded to 10 digits so string order is numeric order.
  */
-export function queueSortKey(priority: number, definedAt: string, id: string): string {
-  return `${String(PRIORITY_MAX - priority).padStart(10, '0')}#${definedAt}#${id}`;
+export function queueSortKey(priority: number, definedAt: string, seq: number, id: string): string {
+  return `${String(PRIORITY_MAX - priority).padStart(10, '0')}#${definedAt}#${String(seq).padStart(5, '0')}#${id}`;
 }
 
 /** Queue partition: jobs that need a site queue under it; the rest under `*`. */
