@@ -3,6 +3,7 @@ import {
   DescribeStreamCommand,
   type DynamoDBStreamsClient,
   GetRecordsCommand,
+  type GetRecordsCommandOutput,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord } from 'aws-lambda';
@@ -54,6 +55,28 @@ function passes(src: StreamSource, record: DynamoDBRecord): boolean {
   });
 }
 
+/**
+ * The SDK's streams client deserialises an empty map attribute (`{"M":{}}`) as `{}`, which
+ * Lambda never sends and `unmarshall` rejects. Restore it (an empty list shows the same way;
+ * p3s stores no empty lists in streamed tables).
+ */
+function repairImage(img: unknown): unknown {
+  if (!img || typeof img !== 'object') return img;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(img as Json)) out[k] = repairValue(v);
+  return out;
+}
+
+function repairValue(v: unknown): unknown {
+  if (!v || typeof v !== 'object') return v;
+  const o = v as Json;
+  const keys = Object.keys(o);
+  if (keys.length === 0) return { M: {} };
+  if (keys.length === 1 && keys[0] === 'M') return { M: repairImage(o.M) };
+  if (keys.length === 1 && keys[0] === 'L') return { L: (o.L as unknown[]).map(repairValue) };
+  return v;
+}
+
 function toLambdaRecord(r: _Record, arn: string): DynamoDBRecord {
   const d = r.dynamodb ?? {};
   // DynamoDB Local reports TTL deletions with an eventName the SDK does not know.
@@ -71,8 +94,8 @@ function toLambdaRecord(r: _Record, arn: string): DynamoDBRecord {
         ? Math.floor(new Date(d.ApproximateCreationDateTime).getTime() / 1000)
         : undefined,
       Keys: d.Keys as never,
-      NewImage: d.NewImage as never,
-      OldImage: d.OldImage as never,
+      NewImage: repairImage(d.NewImage) as never,
+      OldImage: repairImage(d.OldImage) as never,
       SequenceNumber: d.SequenceNumber,
       SizeBytes: d.SizeBytes,
       StreamViewType: d.StreamViewType,
@@ -135,7 +158,10 @@ export class StreamConsumer {
             if (failedFrom < 0) failedFrom = 0;
           }
         } catch (err) {
-          this.log('stream handler failed', { function: this.fn.name, err: String((err as Error)?.stack ?? err) });
+          this.log('stream handler failed', {
+            function: this.fn.name,
+            err: String((err as Error)?.stack ?? err),
+          });
           failedFrom = 0;
         }
         this.stats.batches++;
@@ -180,17 +206,55 @@ export class StreamReader {
     private idleMs = 100,
   ) {}
 
+  /** Last sequence number read per shard: where a re-acquired iterator resumes. */
+  private lastSeq = new Map<string, string>();
+
+  /**
+   * Starts at the end of each open shard: old records (a persistent stack's past) are skipped by
+   * reading from TRIM_HORIZON without delivering, then every read resumes AFTER_SEQUENCE_NUMBER.
+   * (DynamoDB Local's LATEST iterators can fail with TrimmedDataAccessException once the table
+   * gets its first records; sequence-number iterators do not.)
+   */
   async start(): Promise<void> {
     const d = await this.client.send(new DescribeStreamCommand({ StreamArn: this.streamArn }));
     for (const shard of d.StreamDescription?.Shards ?? []) {
       if (shard.SequenceNumberRange?.EndingSequenceNumber) continue;
-      const it = await this.client.send(
-        new GetShardIteratorCommand({ StreamArn: this.streamArn, ShardId: shard.ShardId!, ShardIteratorType: 'LATEST' }),
-      );
-      if (it.ShardIterator) this.iterators.set(shard.ShardId!, it.ShardIterator);
+      let it = (
+        await this.client.send(
+          new GetShardIteratorCommand({
+            StreamArn: this.streamArn,
+            ShardId: shard.ShardId!,
+            ShardIteratorType: 'TRIM_HORIZON',
+          }),
+        )
+      ).ShardIterator;
+      while (it) {
+        const r = await this.client.send(new GetRecordsCommand({ ShardIterator: it, Limit: 1000 }));
+        const recs = r.Records ?? [];
+        const last = recs[recs.length - 1]?.dynamodb?.SequenceNumber;
+        if (last) this.lastSeq.set(shard.ShardId!, last);
+        it = r.NextShardIterator;
+        if (!recs.length) break;
+      }
+      if (it) this.iterators.set(shard.ShardId!, it);
     }
     this.running = true;
     this.loop = this.run();
+  }
+
+  /** A fresh iterator after the last record read (or from the start of a shard never read). */
+  private async reacquire(shard: string): Promise<void> {
+    const after = this.lastSeq.get(shard);
+    const r = await this.client.send(
+      new GetShardIteratorCommand({
+        StreamArn: this.streamArn,
+        ShardId: shard,
+        ...(after
+          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after }
+          : { ShardIteratorType: 'TRIM_HORIZON' }),
+      }),
+    );
+    if (r.ShardIterator) this.iterators.set(shard, r.ShardIterator);
   }
 
   kick(): void {
@@ -222,11 +286,22 @@ export class StreamReader {
   private async read(): Promise<number> {
     let n = 0;
     for (const [shard, iterator] of this.iterators) {
-      const r = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      let r: GetRecordsCommandOutput;
+      try {
+        r = await this.client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      } catch (err) {
+        const name = (err as Error)?.name;
+        if (name !== 'TrimmedDataAccessException' && name !== 'ExpiredIteratorException') throw err;
+        await this.reacquire(shard);
+        continue;
+      }
       if (r.NextShardIterator) this.iterators.set(shard, r.NextShardIterator);
       else this.iterators.delete(shard);
+      const recs = r.Records ?? [];
+      const last = recs[recs.length - 1]?.dynamodb?.SequenceNumber;
+      if (last) this.lastSeq.set(shard, last);
       const seen = Date.now();
-      for (const rec of r.Records ?? []) {
+      for (const rec of recs) {
         const lr = toLambdaRecord(rec, this.streamArn);
         for (const c of this.consumers) c.push(lr, seen);
         n++;

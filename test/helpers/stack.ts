@@ -34,7 +34,9 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     tablePrefix,
     bootstrapTokens: true,
     env: { P3S_LOG_LEVEL: process.env.P3S_LOG_LEVEL ?? 'error', ...env },
-    log: () => {},
+    log: process.env.P3S_TEST_VERBOSE
+      ? (msg, f) => process.stderr.write(`${JSON.stringify({ msg, ...f })}\n`)
+      : () => {},
   });
   const adminToken = stack.tokens.admin!;
   const pilotToken = stack.tokens.pilot!;
