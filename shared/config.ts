@@ -26,6 +26,8 @@ export const Config = z.object({
   P3S_RETENTION_DAYS: z.coerce.number().positive().default(7),
   /** Heartbeat period suggested to pilots, seconds. */
   P3S_PILOT_BEAT: seconds(5),
+  /** S3 buckets whose ObjectCreated events register data, comma separated (set by serverless.yml); empty = any. */
+  P3S_DATA_BUCKETS: z.string().default(''),
   /** Stage name, for logs. */
   P3S_STAGE: z.string().default('local'),
   /** Log level of the server side. */

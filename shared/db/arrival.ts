@@ -14,6 +14,7 @@ import { createJobs } from './jobs.ts';
 import { getJobtypes } from './jobtypes.ts';
 import { listRules, takeWindowSlot } from './rules.ts';
 import { StatsDelta } from './stats.ts';
+import { createWorkflowForFile as startWorkflowForFile } from './workflows.ts';
 
 /**
  * Data arrival (DESIGN §6): register a file, and — only the first time its location is seen —
@@ -108,6 +109,9 @@ async function registerOne(f: Announcement, id: string, ctx: Context): Promise<R
     datatype,
     source: f.source,
   };
+  // Matching and sampling are pure: when they leave nothing to do, the file is stored in its
+  // final state with one write.
+  const settled = pureOutcomes(facts, ctx);
   const inserted = await insertData(
     {
       id,
@@ -121,7 +125,12 @@ async function registerOne(f: Announcement, id: string, ctx: Context): Promise<R
       user: ctx.user,
     },
     nowMs,
+    settled && { state: stateOf(settled), triggers: settled },
   );
+  if (inserted && settled) {
+    ctx.stats.add('count', `data#${String(inserted.state)}`, 'n', 1);
+    return resultOf(inserted, true);
+  }
   let done: Trigger[] = [];
   if (!inserted) {
     const existing = await noteAnnouncement(id, nowMs);
@@ -167,6 +176,32 @@ function resultOf(item: Record<string, unknown>, created: boolean): RegisterResu
 
 const nameHash = (name: string) => createHash('sha256').update(name).digest('hex').slice(0, 32);
 
+/** The templates of a jobs rule that survive their job types' sampling (both by file name). */
+function sampledTemplates(rule: TriggerRule, f: FileFacts, ctx: Context): JobSubmission[] {
+  if (!('jobs' in rule.action)) return [];
+  return rule.action.jobs.filter((j) => sampledIn(f.name, ctx.typeSampling.get(j.jobtype)));
+}
+
+/** Whether sampling alone (rule, then job types) keeps the rule from doing anything for this file. */
+function sampledOut(rule: TriggerRule, f: FileFacts, ctx: Context): boolean {
+  if (!sampledIn(f.name, rule.sampling)) return true;
+  return 'jobs' in rule.action && !sampledTemplates(rule, f, ctx).length;
+}
+
+/**
+ * The outcomes when no matching rule survives sampling (every outcome `sampled`, or no match at
+ * all); undefined when some rule may create work and must run after the registration.
+ */
+function pureOutcomes(f: FileFacts, ctx: Context): Trigger[] | undefined {
+  const out: Trigger[] = [];
+  for (const rule of ctx.rules) {
+    if (!ruleMatches(rule.match, f)) continue;
+    if (!sampledOut(rule, f, ctx)) return undefined;
+    out.push({ rule: rule.name, outcome: 'sampled' });
+  }
+  return out;
+}
+
 /** Applies every matching enabled rule (in name order) once; returns what each did. */
 async function fireRules(
   f: FileFacts & { id: string },
@@ -192,13 +227,8 @@ async function fireRule(
   nowMs: number,
 ): Promise<Trigger> {
   const base = { rule: rule.name };
-  if (!sampledIn(f.name, rule.sampling)) return { ...base, outcome: 'sampled' };
-  let templates: JobSubmission[] = [];
-  if ('jobs' in rule.action) {
-    // A job type's own sampling fraction applies on top of the rule's (both by file name).
-    templates = rule.action.jobs.filter((j) => sampledIn(f.name, ctx.typeSampling.get(j.jobtype)));
-    if (!templates.length) return { ...base, outcome: 'sampled' };
-  }
+  if (sampledOut(rule, f, ctx)) return { ...base, outcome: 'sampled' };
+  const templates = sampledTemplates(rule, f, ctx);
   if (rule.dedupe === 'name' && !(await claimName(rule.name, nameHash(f.name), nowMs)))
     return { ...base, outcome: 'duplicate', message: `a file named ${f.name} already triggered this rule` };
   if (rule.limit && !(await takeWindowSlot(rule.name, rule.limit, nowMs)))
@@ -228,20 +258,15 @@ async function fireRule(
 }
 
 /**
- * Hook point for workflow rules (`action.workflow`): instantiate `action.dag` for the file and
- * return the workflow id. Until the workflow creator is wired in here, workflow rules are
- * stored and validated but skipped with a warning (the file's trigger says
- * `workflow-unavailable`), so a rule written today starts working when workflows land.
+ * Hook point for workflow rules (`action.workflow`): creates and defines a workflow from
+ * `action.dag` for the file (shared/db/workflows.ts; every job gets P3S_INPUT_FILE = the file's
+ * location) and returns its id. An unknown DAG or bad fileinfo/jobinfo is a ValidationError,
+ * recorded as the trigger's `error`.
  */
 export async function createWorkflowForFile(
   action: WorkflowAction,
   rule: TriggerRule,
   file: FileFacts & { id: string },
 ): Promise<string | undefined> {
-  log.warn('workflow rule skipped: workflows are not available yet', {
-    rule: rule.name,
-    dag: action.dag,
-    location: file.location,
-  });
-  return undefined;
+  return startWorkflowForFile(action, { rule: rule.name, user: rule.user, file });
 }

@@ -2,10 +2,11 @@ import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/li
 import { config, tableName } from '../config.ts';
 import type { Data, DataState, Trigger } from '../core/data/data.ts';
 import type { Source } from '../core/data/location.ts';
-import { NotFoundError, ValidationError } from '../core/errors.ts';
+import { NotFoundError } from '../core/errors.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
 import { dayPartition } from './items.ts';
 
 /**
@@ -36,20 +37,23 @@ export interface NewData {
 }
 
 /**
- * Inserts a file in state `new` unless its location is registered already. Returns the stored
- * item, or undefined when it existed (the caller then treats the announcement as a repeat).
+ * Inserts a file in state `new` (or directly in its `final` state when nothing is left to do)
+ * unless its location is registered already. Returns the stored item, or undefined when it
+ * existed (the caller then treats the announcement as a repeat).
  */
 export async function insertData(
   d: NewData,
   nowMs = Date.now(),
+  final?: { state: DataState; triggers: Trigger[] },
 ): Promise<Record<string, unknown> | undefined> {
   const now = nowIso(nowMs);
   const item: Record<string, unknown> = {
     ...d,
-    state: 'new' satisfies DataState,
+    state: final?.state ?? ('new' satisfies DataState),
+    triggers: final?.triggers.length ? final.triggers : undefined,
     registeredAt: now,
     updatedAt: now,
-    claimedAt: now,
+    claimedAt: final ? undefined : now,
     announced: 1,
     lpk: dayPartition('D', now),
     ttl: ttlAfterDays(config().P3S_RETENTION_DAYS, nowMs),
@@ -157,27 +161,14 @@ export interface DataFilter {
   cursor?: string;
 }
 
-interface Cursor {
-  day: string;
-  key?: Record<string, unknown>;
-}
-
-function decodeCursor(s: string | undefined): Cursor | undefined {
-  if (!s) return undefined;
-  try {
-    const c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
-    if (typeof c.day !== 'string') throw new Error('no day');
-    return c;
-  } catch {
-    throw new ValidationError('query.cursor: not a cursor returned by this API');
-  }
-}
-
-const prevDay = (day: string) =>
-  new Date(Date.parse(`${day}T00:00:00Z`) - 86400_000).toISOString().slice(0, 10);
+/** Index key attributes a listing cursor's start key may hold. */
+const CURSOR_KEY_ATTRS: ReadonlySet<string> = new Set(['id', 'lpk', 'registeredAt']);
 
 /** Files newest first, one registration day (index partition) after another, back to `since`. */
-export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+export async function listData(given: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+  // Index sort keys are UTC ISO strings: compare the window in that form, not with its offset.
+  const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
+  if (f.since && f.until && f.since > f.until) return { data: [] };
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const filters: string[] = [];
@@ -187,26 +178,25 @@ export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCurso
     values[`:${k}`] = f[k];
     filters.push(`#${k} = :${k}`);
   }
+  // A key condition takes one range condition: BETWEEN when both ends are given.
   let range = '';
-  if (f.since) {
-    values[':since'] = f.since;
-    range += ' AND registeredAt >= :since';
-  }
-  if (f.until) {
-    values[':until'] = f.until;
-    range += ' AND registeredAt <= :until';
-  }
-  const endMs = f.until ? Date.parse(f.until) : Date.now();
-  const firstDay = (
-    f.since ? f.since : nowIso(Date.now() - (config().P3S_RETENTION_DAYS + 1) * 86400_000)
-  ).slice(0, 10);
-  const cursor = decodeCursor(f.cursor);
-  let day = cursor?.day ?? nowIso(endMs).slice(0, 10);
-  let start = cursor?.key;
+  if (f.since) values[':since'] = f.since;
+  if (f.until) values[':until'] = f.until;
+  if (f.since && f.until) range = ' AND registeredAt BETWEEN :since AND :until';
+  else if (f.since) range = ' AND registeredAt >= :since';
+  else if (f.until) range = ' AND registeredAt <= :until';
+  const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
+  // One query per day, within the retention window whatever the window or cursor asks for.
+  const { firstDay, lastDay } = dayRange(
+    { since: f.since, until: f.until, cursorDay: cursor.day },
+    config().P3S_RETENTION_DAYS + 1,
+  );
+  let day = lastDay;
+  let start = cursor.key;
   const out: Record<string, unknown>[] = [];
   while (day >= firstDay) {
     do {
-      const r = await db().send(
+      const r = await queryFrom(
         new QueryCommand({
           TableName: table(),
           IndexName: 'list',
@@ -226,8 +216,8 @@ export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCurso
       if (out.length >= f.limit) {
         // Resume after the last item returned (not after the last one DynamoDB read).
         const last = out[out.length - 1]!;
-        const next: Cursor = { day, key: { id: last.id, lpk: last.lpk, registeredAt: last.registeredAt } };
-        return { data: out.map(toData), nextCursor: Buffer.from(JSON.stringify(next)).toString('base64url') };
+        const next = { day, key: { id: last.id, lpk: last.lpk, registeredAt: last.registeredAt } };
+        return { data: out.map(toData), nextCursor: encodeCursor(next) };
       }
     } while (start);
     day = prevDay(day);

@@ -318,7 +318,8 @@ export async function endJob(
   const names: Record<string, string> = { '#s': 'state', '#ttl': 'ttl' };
   const from = Array.isArray(job.state) ? job.state : [job.state];
   const inFlight = from.every((st) => IN_FLIGHT.has(st));
-  if (!inFlight && from.some((st) => IN_FLIGHT.has(st))) throw new Error('endJob: from-states must be all in flight or none');
+  if (!inFlight && from.some((st) => IN_FLIGHT.has(st)))
+    throw new Error('endJob: from-states must be all in flight or none');
   const values: Record<string, unknown> = { ':to': to, ':now': now, ':ttl': endedTtl() };
   from.forEach((st, i) => {
     values[`:from${i}`] = st;

@@ -19,6 +19,7 @@ import {
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
 import { dayPartition, toJob } from './items.ts';
 import { getJobtypes } from './jobtypes.ts';
 
@@ -41,7 +42,7 @@ export interface CreateOptions {
 export function newJobItem(
   sub: JobSubmission,
   defaults: { priority: number },
-  opts: CreateOptions & { vertex?: string },
+  opts: CreateOptions & { vertex?: string; seq?: number },
   now: string,
 ) {
   const id = randomUUID();
@@ -73,7 +74,8 @@ export function newJobItem(
   };
   if (state === 'defined' && !held) {
     item.qpk = queuePartition(sub.site);
-    item.qsk = queueSortKey(priority, now, id);
+    item.seq = opts.seq ?? 0;
+    item.qsk = queueSortKey(priority, now, opts.seq ?? 0, id);
   }
   return item;
 }
@@ -91,7 +93,7 @@ export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}
     newJobItem(
       s,
       { priority: types.get(s.jobtype)?.priority ?? 0 },
-      { ...opts, vertex: opts.vertices?.[i] },
+      { ...opts, vertex: opts.vertices?.[i], seq: i },
       now,
     ),
   );
@@ -137,20 +139,18 @@ export interface JobFilter {
   cursor?: string;
 }
 
-interface Cursor {
-  day?: string;
-  key?: Record<string, unknown>;
-}
-
-const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString('base64url');
-function decodeCursor(s: string | undefined): Cursor {
-  if (!s) return {};
-  try {
-    return JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Cursor;
-  } catch {
-    throw new ValidationError('query.cursor: not a cursor returned by this API');
-  }
-}
+/** Index key attributes a listing cursor's start key may hold (see keyOf). */
+const CURSOR_KEY_ATTRS: ReadonlySet<string> = new Set([
+  'id',
+  'state',
+  'stateAt',
+  'lpk',
+  'createdAt',
+  'pilotId',
+  'dispatchedAt',
+  'workflowId',
+  'vertex',
+]);
 
 function filterExpression(
   f: JobFilter,
@@ -171,11 +171,14 @@ function filterExpression(
  * Lists jobs newest first through an index (never a table scan): by state (`byState`, ordered by
  * the time the job entered that state), by pilot, by workflow, or by creation day (`list`).
  */
-export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?: string }> {
+export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCursor?: string }> {
+  // Index sort keys are UTC ISO strings: compare the window in that form, not with its offset.
+  const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
+  if (f.since && f.until && f.since > f.until) return { jobs: [] };
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = {};
   const filter = filterExpression(f, names, values);
-  const cursor = decodeCursor(f.cursor);
+  const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
   const out: Record<string, unknown>[] = [];
 
   const drain = async (
@@ -191,7 +194,7 @@ export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?
     let start = startKey;
     const attrNames = { ...names, ...q.names };
     do {
-      const r = await db().send(
+      const r = await queryFrom(
         new QueryCommand({
           TableName: table(),
           IndexName: q.IndexName,
@@ -265,12 +268,15 @@ export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?
     return { jobs };
   }
 
-  // No state: walk creation days backwards from `until` (or today) to `since` (or the retention).
-  const endMs = f.until ? Date.parse(f.until) : Date.now();
-  const startMs = f.since ? Date.parse(f.since) : Date.now() - (config().P3S_RETENTION_DAYS + 1) * 86400_000;
-  let day = cursor.day ?? nowIso(endMs).slice(0, 10);
+  // No state: walk creation days backwards from `until` (or today) to `since`, within the
+  // retention window (older live jobs are listed by state).
+  const { firstDay, lastDay } = dayRange(
+    { since: f.since, until: f.until, cursorDay: cursor.day },
+    config().P3S_RETENTION_DAYS + 1,
+  );
+  let day = lastDay;
   let startKey = cursor.key;
-  while (day >= nowIso(startMs).slice(0, 10)) {
+  while (day >= firstDay) {
     const q = {
       cond: 'lpk = :lpk',
       names: {} as Record<string, string>,
@@ -284,7 +290,7 @@ export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?
     );
     if (out.length >= f.limit) {
       const nextDay = next ? day : prevDay(day);
-      const more = next || nextDay >= nowIso(startMs).slice(0, 10);
+      const more = next || nextDay >= firstDay;
       return {
         jobs: out.map(toJob),
         nextCursor: more ? encodeCursor({ day: nextDay, key: next }) : undefined,
@@ -294,10 +300,6 @@ export async function listJobs(f: JobFilter): Promise<{ jobs: Job[]; nextCursor?
     day = prevDay(day);
   }
   return { jobs: out.map(toJob) };
-}
-
-function prevDay(day: string): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) - 86400_000).toISOString().slice(0, 10);
 }
 
 function keyOf(item: Record<string, unknown>, index: string): Record<string, unknown> {
@@ -329,7 +331,7 @@ export async function adjustJob(id: string, change: { priority?: number; hold?: 
   else {
     expr += ', qpk = :qpk, qsk = :qsk REMOVE held';
     values[':qpk'] = queuePartition(item.site as string | undefined);
-    values[':qsk'] = queueSortKey(priority, item.definedAt as string, id);
+    values[':qsk'] = queueSortKey(priority, item.definedAt as string, Number(item.seq ?? 0), id);
   }
   if (held) values[':true'] = true;
   try {

@@ -161,7 +161,8 @@ export async function applyReport(
     if (ok) return { status: 'ok', action: 'none' };
   }
   const j = await getJobItem(jobId);
-  if (!j || j.pilotId !== pilot.id) throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
+  if (!j || j.pilotId !== pilot.id)
+    throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
   if (j.state === 'dispatched' || j.state === 'running') {
     // A false answer means the reaper or a kill ended it first: then the report is still ok.
     await endJob(j as never, to, { pilotId: pilot.id, freePilot: true, info });

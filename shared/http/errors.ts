@@ -1,4 +1,4 @@
-import { ZodError } from 'zod';
+import { ZodError, type z } from 'zod';
 import { P3sError } from '../core/errors.ts';
 import { log } from '../log.ts';
 
@@ -29,6 +29,27 @@ export function zodPath(path: readonly PropertyKey[], prefix = ''): string {
 }
 
 /**
+ * Zod reports a failed union as one "Invalid input" issue holding each option's issues. When
+ * exactly one option matched the input's shape (the others failed on its type at their root),
+ * its issues are the real ones: report them, so the message names the field. A bad record key
+ * gets the key schema's own message ("not a valid environment variable name").
+ */
+function explain(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code === 'invalid_union' && issue.errors.length > 1) {
+    const shaped = issue.errors.filter(
+      (branch) => !branch.some((i) => i.code === 'invalid_type' && i.path.length === 0),
+    );
+    if (shaped.length === 1)
+      return shaped[0]!.flatMap((i) =>
+        explain({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue),
+      );
+  }
+  if (issue.code === 'invalid_key' && issue.issues[0])
+    return [{ ...issue, message: issue.issues[0].message }];
+  return [issue];
+}
+
+/**
  * The one place errors become HTTP. Anything that is not a domain error or a zod error is a
  * 500 with only a request id: an error object is never echoed.
  */
@@ -38,7 +59,9 @@ export function toHttpError(
   where = '',
 ): { status: number; body: ErrorBody } {
   if (err instanceof ZodError) {
-    const issues = err.issues.map((i) => ({ path: zodPath(i.path, where), message: i.message }));
+    const issues = err.issues
+      .flatMap(explain)
+      .map((i) => ({ path: zodPath(i.path, where), message: i.message }));
     const first = issues[0];
     return {
       status: 400,

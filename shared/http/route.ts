@@ -50,7 +50,14 @@ function bearer(event: APIGatewayProxyEventV2): string | undefined {
   }
   for (const c of event.cookies ?? []) {
     const i = c.indexOf('=');
-    if (i > 0 && c.slice(0, i).trim() === 'p3s_token') return decodeURIComponent(c.slice(i + 1).trim());
+    if (i > 0 && c.slice(0, i).trim() === 'p3s_token') {
+      try {
+        return decodeURIComponent(c.slice(i + 1).trim());
+      } catch {
+        // A bad %-escape (URIError) is a bad credential, not a server error.
+        throw new AuthError('the p3s_token cookie is not a token');
+      }
+    }
   }
   return undefined;
 }

@@ -24,14 +24,25 @@ export function startPilot(
   env: Record<string, string> = {},
   joblog: string = mkdtempSync(join(tmpdir(), 'p3s-joblog-')),
 ): PilotProcess {
-  const child = spawn(process.execPath, [PILOT_BIN, '--server', server, '--joblog', joblog, '--wait', '5', '--beat', '1', ...args], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', P3S_TOKEN: token, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [PILOT_BIN, '--server', server, '--joblog', joblog, '--wait', '5', '--beat', '1', ...args],
+    {
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: process.env.HOME ?? '/tmp',
+        P3S_TOKEN: token,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)),
+  );
   return {
     child,
     joblog,
@@ -45,7 +56,11 @@ export function startPilot(
 }
 
 /** Runs the `p3s` CLI (single-file build) and returns its exit code and output. */
-export function runCli(server: string, token: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(
+  server: string,
+  token: string,
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_BIN, ...args], {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', P3S_SERVER: server, P3S_TOKEN: token },

@@ -1,8 +1,15 @@
 import type { Command } from 'commander';
 import type { CliContext } from './context.ts';
+import { registerDag } from './dag.ts';
+import { registerData } from './data.ts';
+import { registerDatatype } from './datatype.ts';
+import { registerHook } from './hook.ts';
 import { registerJob, registerJobtype, registerPilot } from './job.ts';
+import { registerRule } from './rule.ts';
 import { registerSummary } from './summary.ts';
 import { registerToken } from './token.ts';
+import { registerWatch } from './watch.ts';
+import { registerWorkflow } from './workflow.ts';
 
 /** Every noun of the CLI; each module adds its own subcommands. */
 export function registerCommands(program: Command, ctx: CliContext): void {
@@ -11,4 +18,7 @@ export function registerCommands(program: Command, ctx: CliContext): void {
   registerJob(program, ctx);
   registerJobtype(program, ctx);
   registerPilot(program, ctx);
+  for (const add of [registerDatatype, registerData, registerRule, registerWatch, registerHook])
+    add(program, ctx);
+  for (const add of [registerDag, registerWorkflow]) add(program, ctx);
 }

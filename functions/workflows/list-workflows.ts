@@ -1,0 +1,8 @@
+import { WorkflowListQuery } from '../../shared/core/workflow/workflow.ts';
+import { listWorkflows } from '../../shared/db/workflows.ts';
+import { route } from '../../shared/http/route.ts';
+
+/** Workflows, newest first; by state, DAG or user. */
+export const handler = route({ access: 'viewer', query: WorkflowListQuery }, async ({ query }) =>
+  listWorkflows(query),
+);

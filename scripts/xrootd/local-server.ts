@@ -1,0 +1,140 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * A throw-away XRootD data server for tests and the benchmark, configured like xrd.cfg next to
+ * this file: runs as `nobody` (xrootd refuses root), on a free port, with `ofs.notify closew`
+ * piped into `hookCommand` (a shell command line run by /bin/sh as nobody).
+ */
+export interface LocalXrootd {
+  port: number;
+  /** `root://127.0.0.1:<port>/` — prefix of the files' locations. */
+  url: string;
+  dir: string;
+  /** Where the hook's log goes (pass it as --log in hookCommand, or read stderr there). */
+  hookLog: string;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+const XRD_PROBE_ENV = { XRD_CONNECTIONRETRY: '1', XRD_CONNECTIONWINDOW: '2', XRD_REQUESTTIMEOUT: '2' };
+
+/** A port free on every interface (xrootd has no bind-address option). */
+export function freeAnyPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, timeout: 10_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) || 1 : 0, out: stdout + stderr }),
+    );
+  });
+}
+
+export async function startXrootd(opts: {
+  /** Shell command line XRootD pipes the closew events into; `{hookLog}` and `{port}` are replaced. */
+  hookCommand: string;
+  /** Environment for the hook, written into its wrapper script. */
+  hookEnv?: Record<string, string>;
+}): Promise<LocalXrootd> {
+  const nobody = { uid: 65534, gid: 65534 };
+  const dir = mkdtempSync(join(tmpdir(), 'p3s-xrootd-'));
+  chmodSync(dir, 0o755);
+  for (const d of ['data/data', 'admin', 'run']) mkdirSync(join(dir, d), { recursive: true });
+  for (const d of ['', 'data', 'data/data', 'admin', 'run']) chownSync(join(dir, d), nobody.uid, nobody.gid);
+  const hookLog = join(dir, 'hook.log');
+  const wrapper = join(dir, 'p3s-hook.sh');
+  const port = await freeAnyPort();
+  const env = Object.entries(opts.hookEnv ?? {})
+    .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
+    .join('\n');
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\n${env}\nexec ${opts.hookCommand.replaceAll('{hookLog}', hookLog).replaceAll('{port}', String(port))} 2>>${hookLog}\n`,
+    { mode: 0o755 },
+  );
+  const name = `p3s-${port}`;
+  const cfg = join(dir, 'xrd.cfg');
+  writeFileSync(
+    cfg,
+    [
+      'all.role server',
+      `xrd.port ${port}`,
+      'all.export /data',
+      `oss.localroot ${join(dir, 'data')}`,
+      `all.adminpath ${join(dir, 'admin')}`,
+      `all.pidpath ${join(dir, 'run')}`,
+      `ofs.notify closew |${wrapper}`,
+      'ofs.notifymsg closew closew $LFN size=$FSIZE tid=$TID',
+      '',
+    ].join('\n'),
+    { mode: 0o644 },
+  );
+  const child: ChildProcess = spawn(
+    'setpriv',
+    [
+      '--reuid=nobody',
+      '--regid=nogroup',
+      '--clear-groups',
+      'xrootd',
+      '-c',
+      cfg,
+      '-n',
+      name,
+      '-l',
+      join(dir, 'xrootd.log'),
+    ],
+    { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = `root://127.0.0.1:${port}/`;
+  const until = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`xrootd exited at start: ${out}`);
+    const probe = await run('xrdfs', [`127.0.0.1:${port}`, 'query', 'config', 'version'], XRD_PROBE_ENV);
+    if (probe.code === 0) break;
+    if (Date.now() > until) {
+      child.kill('SIGKILL');
+      throw new Error(`xrootd did not answer on port ${port}: ${probe.out}${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port,
+    url,
+    dir,
+    hookLog,
+    log: () => out,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** Copies a local file into the server (`xrdcp -f`). */
+export async function xrdcp(src: string, url: string): Promise<void> {
+  const r = await run('xrdcp', ['-f', '-s', src, url], XRD_PROBE_ENV);
+  if (r.code !== 0) throw new Error(`xrdcp ${src} ${url} failed: ${r.out}`);
+}

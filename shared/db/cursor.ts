@@ -1,0 +1,81 @@
+import type { QueryCommand, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { ValidationError } from '../core/errors.ts';
+import { nowIso } from '../core/util/time.ts';
+import { db } from './client.ts';
+
+/**
+ * Listing cursors and the day-by-day walk over a `<X>#<day>` list index, shared by the listings
+ * of jobs and data. A cursor is opaque to clients but comes back from them, so it is checked
+ * before it reaches a query: a forged day or start key was a 500, a far-future day a walk that
+ * never ended.
+ */
+export interface Cursor {
+  /** The index partition day (YYYY-MM-DD) to resume in. */
+  day?: string;
+  /** DynamoDB's start key: index key attributes (strings, once checked by decodeCursor). */
+  key?: Record<string, unknown>;
+}
+
+const BAD_CURSOR = 'query.cursor: not a cursor returned by this API';
+const DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+export const encodeCursor = (c: Cursor): string => Buffer.from(JSON.stringify(c)).toString('base64url');
+
+/** Decodes a client's cursor whose start key may only name `keyAttrs`; a 400 when it is not one of ours. */
+export function decodeCursor(s: string | undefined, keyAttrs: ReadonlySet<string>): Cursor {
+  if (!s) return {};
+  let c: unknown;
+  try {
+    c = JSON.parse(Buffer.from(s, 'base64url').toString('utf8'));
+  } catch {
+    throw new ValidationError(BAD_CURSOR);
+  }
+  if (!c || typeof c !== 'object' || Array.isArray(c)) throw new ValidationError(BAD_CURSOR);
+  const { day, key } = c as Record<string, unknown>;
+  if (day !== undefined && (typeof day !== 'string' || !DAY.test(day) || Number.isNaN(Date.parse(day))))
+    throw new ValidationError(BAD_CURSOR);
+  if (key !== undefined) {
+    if (!key || typeof key !== 'object' || Array.isArray(key)) throw new ValidationError(BAD_CURSOR);
+    for (const [k, v] of Object.entries(key))
+      if (!keyAttrs.has(k) || typeof v !== 'string') throw new ValidationError(BAD_CURSOR);
+  }
+  return { day, key } as Cursor;
+}
+
+/** Runs a query that may resume from a client's start key: DynamoDB rejecting that key is a 400. */
+export async function queryFrom(cmd: QueryCommand): Promise<QueryCommandOutput> {
+  try {
+    return await db().send(cmd);
+  } catch (err) {
+    if (cmd.input.ExclusiveStartKey && (err as Error)?.name === 'ValidationException')
+      throw new ValidationError(BAD_CURSOR);
+    throw err;
+  }
+}
+
+/** The day before a YYYY-MM-DD day. */
+export function prevDay(day: string): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) - 86400_000).toISOString().slice(0, 10);
+}
+
+/** An ISO time (any offset) as the UTC ISO string index sort keys hold, so they compare as strings. */
+export const utcIso = (t: string | undefined): string | undefined =>
+  t === undefined ? undefined : nowIso(Date.parse(t));
+
+/**
+ * The days a listing walks, newest first: from `until` (never past now: nothing is created in
+ * the future) back to `since`, and at most `spanDays` days — one query per day, so the walk is
+ * bounded whatever the window asked for. A cursor's day resumes inside that range.
+ */
+export function dayRange(
+  w: { since?: string; until?: string; cursorDay?: string },
+  spanDays: number,
+): { firstDay: string; lastDay: string } {
+  const endMs = Math.min(w.until ? Date.parse(w.until) : Date.now(), Date.now());
+  const startMs = Math.max(w.since ? Date.parse(w.since) : 0, endMs - spanDays * 86400_000);
+  const endDay = nowIso(endMs).slice(0, 10);
+  return {
+    firstDay: nowIso(startMs).slice(0, 10),
+    lastDay: w.cursorDay && w.cursorDay < endDay ? w.cursorDay : endDay,
+  };
+}

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { dagSvg, layoutDag, shownName } from '../../shared/monitor/dag-svg.ts';
+import { STATE_FILL, UNKNOWN_FILL } from '../../shared/monitor/states.ts';
+
+const v = (name: string, state?: string) => ({ name, state });
+const e = (source: string, target: string, label = '') => ({ source, target, label });
+
+describe('DAG layout', () => {
+  test('each vertex is one layer below its deepest parent', () => {
+    const g = layoutDag({
+      vertices: [v('a'), v('b'), v('c'), v('d')],
+      edges: [e('a', 'b'), e('b', 'c'), e('a', 'c'), e('c', 'd')],
+    });
+    const layer = Object.fromEntries(g.vertices.map((x) => [x.name, x.layer]));
+    assert.deepEqual(layer, { a: 0, b: 1, c: 2, d: 3 });
+    const y = Object.fromEntries(g.vertices.map((x) => [x.name, x.y]));
+    assert.ok(y.a! < y.b! && y.b! < y.c! && y.c! < y.d!);
+  });
+
+  test('several roots share the top layer and vertices of a layer do not overlap', () => {
+    const g = layoutDag({
+      vertices: [v('r1'), v('r2'), v('r3'), v('sink')],
+      edges: [e('r1', 'sink'), e('r2', 'sink'), e('r3', 'sink')],
+    });
+    const top = g.vertices.filter((x) => x.layer === 0).sort((a, b) => a.x - b.x);
+    assert.deepEqual(top.map((x) => x.name).sort(), ['r1', 'r2', 'r3']);
+    for (let i = 1; i < top.length; i++) assert.ok(top[i]!.x >= top[i - 1]!.x + top[i - 1]!.w, 'no overlap');
+    for (const x of g.vertices)
+      assert.ok(x.x >= 0 && x.x + x.w <= g.width && x.y + x.h <= g.height, 'inside the canvas');
+  });
+
+  test('barycenter ordering uncrosses two parallel chains given crossed', () => {
+    // a→y and b→x, with x listed before y: the second layer is reordered to follow its parents.
+    const g = layoutDag({ vertices: [v('a'), v('b'), v('x'), v('y')], edges: [e('a', 'y'), e('b', 'x')] });
+    const pos = Object.fromEntries(g.vertices.map((x) => [x.name, x.x]));
+    assert.equal(pos.a! < pos.b!, pos.y! < pos.x!, 'edges do not cross');
+  });
+
+  test('parallel edges are drawn once with both labels; dangling edges and self-loops are dropped', () => {
+    const g = layoutDag({
+      vertices: [v('a'), v('b')],
+      edges: [e('a', 'b', 'RAW'), e('a', 'b', 'CAL'), e('a', 'ghost'), e('b', 'b')],
+    });
+    assert.equal(g.edges.length, 1);
+    assert.equal(g.edges[0]!.label, 'RAW, CAL');
+  });
+
+  test('a cycle (never a valid DAG) still draws every vertex, the closing edge marked as back', () => {
+    const g = layoutDag({
+      vertices: [v('a'), v('b'), v('c')],
+      edges: [e('a', 'b'), e('b', 'c'), e('c', 'b')],
+    });
+    assert.equal(g.vertices.length, 3);
+    assert.ok(g.edges.some((x) => x.back));
+  });
+
+  test('an empty graph has a canvas and no content', () => {
+    const g = layoutDag({ vertices: [], edges: [] });
+    assert.equal(g.vertices.length, 0);
+    assert.ok(g.width > 0 && g.height > 0);
+  });
+});
+
+describe('DAG drawing', () => {
+  test('vertices are filled by their state, unknown states in white', () => {
+    const svg = dagSvg(
+      { vertices: [v('ok', 'finished'), v('bad', 'failed'), v('odd', 'weird')], edges: [] },
+      { id: 'd', title: 't' },
+    ).value;
+    const fill = (name: string) =>
+      new RegExp(`data-name="${name}"[^]*?<rect[^>]*fill="([^"]+)"`).exec(svg)?.[1];
+    assert.equal(fill('ok'), STATE_FILL.finished);
+    assert.equal(fill('bad'), STATE_FILL.failed);
+    assert.equal(fill('odd'), UNKNOWN_FILL);
+    assert.match(svg, /<desc id="d-desc">3 vertices, 0 edges\. finished: 1, failed: 1, weird: 1\.<\/desc>/);
+  });
+
+  test('vertex names, states, labels and titles are escaped', () => {
+    const evil = '<img src=x onerror=alert(1)>';
+    const svg = dagSvg(
+      {
+        vertices: [{ name: evil, state: '"><script>', href: '/monitor/jobs/"x' }, v('b')],
+        edges: [e(evil, 'b', '</text><script>')],
+      },
+      { id: 'x"y', title: '<t>' },
+    ).value;
+    assert.doesNotMatch(svg, /<img|<script|<t>/);
+    assert.match(svg, /&lt;img src=x onerror=alert\(1\)&gt;/);
+    assert.match(svg, /href="\/monitor\/jobs\/&quot;x"/);
+    assert.match(svg, /id="x_y-title"/, 'ids are sanitised');
+  });
+
+  test('long names are shortened in the box but kept whole in the tooltip', () => {
+    const long = `vertex_${'x'.repeat(80)}`;
+    const svg = dagSvg({ vertices: [v(long, 'running')], edges: [] }, { id: 'l', title: 't' }).value;
+    assert.ok(shownName(long).endsWith('…') && shownName(long).length < long.length);
+    assert.ok(svg.includes(`<title>${long} — running</title>`));
+  });
+
+  test('the same graph always gives the same markup', () => {
+    const g = { vertices: [v('a', 'defined'), v('b', 'template')], edges: [e('a', 'b', 'F')] };
+    assert.equal(dagSvg(g, { id: 'g', title: 't' }).value, dagSvg(g, { id: 'g', title: 't' }).value);
+  });
+});
