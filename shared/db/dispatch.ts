@@ -113,25 +113,8 @@ export async function claim(
 }
 
 /** Head of the queue a pilot of `site` may take: site-bound jobs of its site and unbound jobs, merged. */
-export async function queueHead(site: string | undefined, limit: number): Promise<JobItem[]> {
-  const parts = [queuePartition(undefined), ...(site ? [queuePartition(site)] : [])];
-  const pages = await Promise.all(
-    parts.map((qpk) =>
-      db().send(
-        new QueryCommand({
-          TableName: jobs(),
-          IndexName: 'queue',
-          KeyConditionExpression: 'qpk = :q',
-          ExpressionAttributeValues: { ':q': qpk },
-          Limit: limit,
-        }),
-      ),
-    ),
-  );
-  return pages
-    .flatMap((p) => (p.Items ?? []) as JobItem[])
-    .sort((a, b) => String(a.qsk).localeCompare(String(b.qsk)))
-    .slice(0, limit);
+export function queueHead(site: string | undefined, limit: number): Promise<JobItem[]> {
+  return queueHeadForSites(site ? [site] : [], limit);
 }
 
 /**
@@ -222,6 +205,7 @@ export async function matchRound(opts: { staleMs: number; maxPairs?: number }): 
   return matched;
 }
 
+/** Queue head over the unbound partition and those of `sites`, merged in queue order. */
 async function queueHeadForSites(sites: string[], limit: number): Promise<JobItem[]> {
   const parts = [queuePartition(undefined), ...sites.map((s) => queuePartition(s))];
   const pages = await Promise.all(
