@@ -11,12 +11,20 @@ import { parseArgs } from 'node:util';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startStack } from '../../localstack/stack.ts';
 
-const { values: opt } = parseArgs({ options: { requests: { type: 'string', default: '500' }, writes: { type: 'string', default: '200' } } });
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+const { values: opt } = parseArgs({
+  options: { requests: { type: 'string', default: '500' }, writes: { type: 'string', default: '200' } },
+});
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
 const fmt = (xs: number[]) => `p50 ${pct(xs, 50).toFixed(2)} ms, p95 ${pct(xs, 95).toFixed(2)} ms`;
 
 const t0 = performance.now();
-const stack = await startStack({ home: mkdtempSync(join(tmpdir(), 'p3s-rt-')), inMemory: true, port: 0, log: () => {} });
+const stack = await startStack({
+  home: mkdtempSync(join(tmpdir(), 'p3s-rt-')),
+  inMemory: true,
+  port: 0,
+  log: () => {},
+});
 const startup = performance.now() - t0;
 
 // 1. HTTP overhead: GET /healthz through the server vs the same handler called directly.
@@ -28,7 +36,12 @@ for (let i = 0; i < n; i++) {
   await (await fetch(`${stack.url}/healthz`)).text();
   viaHttp.push(performance.now() - t);
   t = performance.now();
-  await stack.invoke('healthz', { version: '2.0', rawPath: '/healthz', headers: {}, requestContext: { requestId: 'x', http: { method: 'GET' } } });
+  await stack.invoke('healthz', {
+    version: '2.0',
+    rawPath: '/healthz',
+    headers: {},
+    requestContext: { requestId: 'x', http: { method: 'GET' } },
+  });
   direct.push(performance.now() - t);
 }
 
@@ -40,7 +53,12 @@ const delays: number[] = [];
 for (let i = 0; i < Number(opt.writes); i++) {
   const before = consumer.stats.delivered;
   const t = performance.now();
-  await db().send(new PutCommand({ TableName: tableName('jobs'), Item: { id: randomUUID(), state: 'template', stateAt: 'x', createdAt: 'x', lpk: 'J#bench' } }));
+  await db().send(
+    new PutCommand({
+      TableName: tableName('jobs'),
+      Item: { id: randomUUID(), state: 'template', stateAt: 'x', createdAt: 'x', lpk: 'J#bench' },
+    }),
+  );
   while (consumer.stats.delivered === before) await new Promise((r) => setImmediate(r));
   delays.push(performance.now() - t);
 }

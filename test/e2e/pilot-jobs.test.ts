@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -10,7 +10,11 @@ let s: TestStack;
 let pilots: PilotProcess[] = [];
 const joblog = mkdtempSync(join(tmpdir(), 'p3s-e2e-joblog-'));
 before(async () => {
-  s = await startTestStack({ P3S_HEARTBEAT_TIMEOUT: '3', P3S_REAPER_INTERVAL: '0.5', P3S_DISPATCH_GRACE: '10' });
+  s = await startTestStack({
+    P3S_HEARTBEAT_TIMEOUT: '3',
+    P3S_REAPER_INTERVAL: '0.5',
+    P3S_DISPATCH_GRACE: '10',
+  });
 });
 after(async () => {
   await Promise.all(pilots.map((p) => p.stop('SIGKILL')));
@@ -36,7 +40,11 @@ async function submit(jobs: unknown[]): Promise<{ id: string }[]> {
 }
 
 const job = (id: string) => s.call('GET', `/jobs/${id}`).then((r) => r.body);
-const ended = (id: string) => waitFor(async () => ((await job(id)).endedAt ? job(id) : undefined), { timeoutMs: 30_000, what: `job ${id} to end` });
+const ended = (id: string) =>
+  waitFor(async () => ((await job(id)).endedAt ? job(id) : undefined), {
+    timeoutMs: 30_000,
+    what: `job ${id} to end`,
+  });
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
@@ -50,7 +58,15 @@ describe('real pilots run real payloads', () => {
   test('an original-format job runs and its .out holds the job env', async () => {
     const p = pilot();
     const [j] = await submit([
-      { name: 'envdump', jobtype: 'evdisp', payload: '/usr/bin/env', timeout: '60', priority: '1', state: 'defined', env: { DUNETPCVER: 'v06_60_00', P3S_INPUT_FILE: '/data/np04_raw_run1.root' } },
+      {
+        name: 'envdump',
+        jobtype: 'evdisp',
+        payload: '/usr/bin/env',
+        timeout: '60',
+        priority: '1',
+        state: 'defined',
+        env: { DUNETPCVER: 'v06_60_00', P3S_INPUT_FILE: '/data/np04_raw_run1.root' },
+      },
     ]);
     const done = await ended(j!.id);
     assert.equal(done.state, 'finished');
@@ -65,7 +81,9 @@ describe('real pilots run real payloads', () => {
 
   test('SHELL mode runs the payload string with /bin/sh -c', async () => {
     const p = pilot();
-    const [j] = await submit([{ name: 'shell', payload: 'echo "a b" | wc -w; exit 3', env: { P3S_EXECMODE: 'SHELL' } }]);
+    const [j] = await submit([
+      { name: 'shell', payload: 'echo "a b" | wc -w; exit 3', env: { P3S_EXECMODE: 'SHELL' } },
+    ]);
     const done = await ended(j!.id);
     assert.equal(done.state, 'failed');
     assert.equal(done.exitCode, 3);
@@ -84,7 +102,11 @@ describe('real pilots run real payloads', () => {
     const cwd = /cwd=(.*)/.exec(out)![1]!;
     assert.ok(cwd.includes(j!.id), `sandbox ${cwd} is per job`);
     assert.notEqual(cwd, dir);
-    assert.match(out, new RegExp(`me=.*${j!.id}.*where\\.sh`), 'the copy in the sandbox ran, not the original');
+    assert.match(
+      out,
+      new RegExp(`me=.*${j!.id}.*where\\.sh`),
+      'the copy in the sandbox ran, not the original',
+    );
   });
 
   test('a sleep 100 payload is killed at its time limit and ends timelimit', async () => {
@@ -115,16 +137,30 @@ describe('real pilots run real payloads', () => {
     assert.equal(done.state, 'pilotTO');
     assert.equal((await s.call('GET', `/pilots/${pilotId}`)).body.state, 'timeout');
     const types = (await s.call('GET', '/jobtypes')).body.jobtypes;
-    assert.equal(types.find((t: { name: string }) => t.name === 'default')?.inFlight, 0, 'the cap slot came back');
+    assert.equal(
+      types.find((t: { name: string }) => t.name === 'default')?.inFlight,
+      0,
+      'the cap slot came back',
+    );
   });
 
   test('killing a job from the CLI kills its whole process group', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'p3s-kill-'));
     pilot();
     const [j] = await submit([
-      { name: 'family', payload: `sleep 300 & echo $! > ${dir}/child; echo $$ > ${dir}/parent; wait`, env: { P3S_EXECMODE: 'SHELL' } },
+      {
+        name: 'family',
+        payload: `sleep 300 & echo $! > ${dir}/child; echo $$ > ${dir}/parent; wait`,
+        env: { P3S_EXECMODE: 'SHELL' },
+      },
     ]);
-    await waitFor(() => existsSync(join(dir, 'child')) && existsSync(join(dir, 'parent')) && readFileSync(join(dir, 'child'), 'utf8').trim() !== '', { timeoutMs: 20_000, what: 'payload started' });
+    await waitFor(
+      () =>
+        existsSync(join(dir, 'child')) &&
+        existsSync(join(dir, 'parent')) &&
+        readFileSync(join(dir, 'child'), 'utf8').trim() !== '',
+      { timeoutMs: 20_000, what: 'payload started' },
+    );
     const child = Number(readFileSync(join(dir, 'child'), 'utf8'));
     const parent = Number(readFileSync(join(dir, 'parent'), 'utf8'));
     assert.ok(alive(child) && alive(parent));
@@ -132,7 +168,10 @@ describe('real pilots run real payloads', () => {
     assert.equal(r.code, 0, r.stderr);
     const done = await ended(j!.id);
     assert.equal(done.state, 'killed');
-    await waitFor(() => !alive(child) && !alive(parent), { timeoutMs: 10_000, what: 'payload processes gone' });
+    await waitFor(() => !alive(child) && !alive(parent), {
+      timeoutMs: 10_000,
+      what: 'payload processes gone',
+    });
   });
 });
 
@@ -162,7 +201,9 @@ describe('caps and priorities with real pilots', () => {
 
   test('with one pilot, priorities decide the order (FIFO within a priority)', async () => {
     const prios = [0, 5, -3, 5, 12, 1, 100, 5];
-    const jobs = await submit(prios.map((priority, i) => ({ name: `prio-${i}`, jobtype: 'ordered', priority, payload: '/bin/true' })));
+    const jobs = await submit(
+      prios.map((priority, i) => ({ name: `prio-${i}`, jobtype: 'ordered', priority, payload: '/bin/true' })),
+    );
     pilot(['--cycles', '0']);
     const done = await Promise.all(jobs.map((j) => ended(j.id)));
     const order = [...done].sort((a, b) => a.startedAt.localeCompare(b.startedAt)).map((j) => j.name);

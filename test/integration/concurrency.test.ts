@@ -18,10 +18,15 @@ const CAPS: Record<string, number | null> = { capped3: 3, capped7: 7, free: null
 describe('racing pilots', () => {
   test(`${PILOTS} pilots race for ${JOBS} jobs: no double dispatch, caps held, every job ends once`, async () => {
     for (const [name, limit] of Object.entries(CAPS)) {
-      if (limit !== null) assert.equal((await s.call('PUT', `/jobtypes/${name}`, { body: { limit } })).status, 200);
+      if (limit !== null)
+        assert.equal((await s.call('PUT', `/jobtypes/${name}`, { body: { limit } })).status, 200);
     }
     const types = Object.keys(CAPS);
-    const jobs = Array.from({ length: JOBS }, (_, i) => ({ name: `race-${i}`, jobtype: types[i % types.length], priority: i % 5 }));
+    const jobs = Array.from({ length: JOBS }, (_, i) => ({
+      name: `race-${i}`,
+      jobtype: types[i % types.length],
+      priority: i % 5,
+    }));
     const ids: string[] = [];
     for (let i = 0; i < jobs.length; i += 250) {
       const r = await s.call('POST', '/jobs', { body: jobs.slice(i, i + 250) });
@@ -76,14 +81,21 @@ describe('racing pilots', () => {
       assert.ok(receivedBy.get(id)?.has(j.pilotId), `job ${id} ended on the pilot it was dispatched to`);
     }
     assert.deepEqual(Object.fromEntries(states), { finished: JOBS });
-    const jobcount = (await s.call('GET', `/pilots?limit=1000`)).body.pilots.reduce((a: number, p: { jobcount: number }) => a + p.jobcount, 0);
+    const jobcount = (await s.call('GET', `/pilots?limit=1000`)).body.pilots.reduce(
+      (a: number, p: { jobcount: number }) => a + p.jobcount,
+      0,
+    );
     assert.equal(jobcount, JOBS, 'pilots ran exactly as many jobs as there are');
 
     const final = (await s.call('GET', '/jobtypes')).body.jobtypes;
     for (const t of final) {
       assert.equal(t.inFlight, 0, `${t.name}: all cap slots returned`);
       const cap = CAPS[t.name];
-      if (cap) assert.ok((maxSeen[t.name] ?? 0) <= cap, `${t.name}: in flight reached ${maxSeen[t.name]} > cap ${cap}`);
+      if (cap)
+        assert.ok(
+          (maxSeen[t.name] ?? 0) <= cap,
+          `${t.name}: in flight reached ${maxSeen[t.name]} > cap ${cap}`,
+        );
     }
     process.stdout.write(`# max in flight seen: ${JSON.stringify(maxSeen)} (caps ${JSON.stringify(CAPS)})\n`);
   });
