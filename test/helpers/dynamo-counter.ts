@@ -128,6 +128,7 @@ function followHttpRequests(): void {
 
 export class DynamoCounter {
   private tallies = new Map<string, Tally>();
+  private callCounts = new Map<string, { fn: string; command: string; table: string; count: number }>();
   readonly uses = new Map<string, Use>();
   /** When the last request answered (ms epoch), not counting `quietIgnores`: to wait for quiet. */
   lastCallAt = 0;
@@ -142,8 +143,8 @@ export class DynamoCounter {
     return [...this.tallies.values()].map((t) => structuredClone(t));
   }
 
-  /** Requests per (function, command), one per call whatever the tables it touched. */
-  calls(): { fn: string; command: string; count: number }[] {
+  /** Requests per (function, command, first table), one per call whatever the tables it touched. */
+  calls(): { fn: string; command: string; table: string; count: number }[] {
     return [...this.callCounts.values()].map((c) => ({ ...c }));
   }
 
@@ -151,8 +152,6 @@ export class DynamoCounter {
     this.tallies.clear();
     this.callCounts.clear();
   }
-
-  private callCounts = new Map<string, { fn: string; command: string; count: number }>();
 
   /** The serverless.yml function whose handler is on the call's async stack. */
   functionOf(stack: string | undefined): string {
@@ -169,9 +168,11 @@ export class DynamoCounter {
 
   record(fn: string, command: string, input: Json, output: Json | undefined): void {
     if (!this.quietIgnores.has(fn)) this.lastCallAt = Date.now();
-    const call = this.callCounts.get(`${fn}\u0000${command}`) ?? { fn, command, count: 0 };
+    const first = this.entity(usesOf(command, input)[0]?.table ?? '-');
+    const callKey = `${fn}\u0000${command}\u0000${first}`;
+    const call = this.callCounts.get(callKey) ?? { fn, command, table: first, count: 0 };
     call.count++;
-    this.callCounts.set(`${fn}\u0000${command}`, call);
+    this.callCounts.set(callKey, call);
     for (const u of usesOf(command, input)) {
       const use = { fn, ...u, table: this.entity(u.table) };
       this.uses.set(JSON.stringify(use), use);

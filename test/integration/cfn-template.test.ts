@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { type LocalFunction, loadServerless, repoRoot } from '../../localstack/runtime/serverless-config.ts';
@@ -32,12 +32,29 @@ before(
   async () => {
     dir = mkdtempSync(join(tmpdir(), 'p3s-cfn-'));
     const bin = join(repoRoot, 'node_modules', 'osls', 'bin', 'serverless.js');
-    await promisify(execFile)(process.execPath, [bin, 'package', '--stage', STAGE, '--package', dir], {
-      cwd: repoRoot,
-      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-    template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
+    // serverless-esbuild's scratch folder, relative to the service: one of our own, where no
+    // other packaging run cleans up (node_modules is ignored by git and Biome).
+    const work = join('node_modules', '.cache', `p3s-cfn-${basename(dir)}`);
+    const out = await promisify(execFile)(
+      process.execPath,
+      [bin, 'package', '--stage', STAGE, '--package', dir],
+      {
+        cwd: repoRoot,
+        env: {
+          ...process.env,
+          SLS_TELEMETRY_DISABLED: '1',
+          SLS_NOTIFICATIONS_MODE: 'off',
+          P3S_ESBUILD_WORK_FOLDER: work,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    ).finally(() => rmSync(join(repoRoot, work), { recursive: true, force: true }));
+    const file = join(dir, 'cloudformation-template-update-stack.json');
+    assert.ok(
+      existsSync(file),
+      `serverless package wrote no template:\n${out.stdout}\n${out.stderr}`.slice(-4000),
+    );
+    template = JSON.parse(readFileSync(file, 'utf8'));
     functions = loadServerless(STAGE).functions;
     for (const [id, r] of Object.entries(template.Resources)) {
       if (r.Type !== 'AWS::Lambda::Function') continue;
