@@ -30,6 +30,8 @@ export function matchesFilter(pattern: unknown, value: unknown): boolean {
         if ('exists' in o) return o.exists ? value !== undefined : value === undefined;
         if ('prefix' in o) return typeof value === 'string' && value.startsWith(String(o.prefix));
         if ('anything-but' in o) {
+          // As on AWS: anything-but never matches a missing field.
+          if (value === undefined) return false;
           const ab = o['anything-but'];
           return Array.isArray(ab) ? !ab.includes(value as never) : value !== ab;
         }

@@ -15,7 +15,7 @@ const jobs = () => tableName('jobs');
 const pilots = () => tableName('pilots');
 const jobtypes = () => tableName('jobtypes');
 
-type JobItem = Record<string, unknown> & {
+export type JobItem = Record<string, unknown> & {
   id: string;
   jobtype: string;
   site?: string;
@@ -167,14 +167,24 @@ export async function assignedJob(pilotId: string): Promise<Job | undefined> {
  * with pilots' own claims: every pairing is a conditional claim, and losing one is harmless.
  * Pilots not seen for `staleMs` are skipped (they are probably gone; the reaper will time them out).
  */
-export async function matchRound(opts: { staleMs: number; maxPairs?: number }): Promise<number> {
+export async function matchRound(opts: {
+  staleMs: number;
+  maxPairs?: number;
+  fresh?: JobItem[];
+}): Promise<number> {
   const max = opts.maxPairs ?? 500;
   let matched = 0;
   const now = Date.now();
   let idle = (await idlePilots(200)).filter((p) => now - Date.parse(p.lastSeenAt) < opts.staleMs);
   if (!idle.length) return 0;
   const sites = [...new Set(idle.map((p) => p.site).filter((s): s is string => Boolean(s)))];
-  const head = await queueHeadForSites(sites, 200);
+  // Jobs queued by the records that triggered this round join the head: on AWS the queue GSI
+  // can lag its table by about a second, and the claim's conditions make a stale copy harmless.
+  const queried = await queueHeadForSites(sites, 200);
+  const seen = new Set(queried.map((j) => j.id));
+  const head = [...queried, ...(opts.fresh ?? []).filter((j) => !seen.has(j.id))].sort((a, b) =>
+    String(a.qsk).localeCompare(String(b.qsk)),
+  );
   const capped = new Set<string>();
   for (const job of head) {
     if (matched >= max || !idle.length) break;
