@@ -9,7 +9,7 @@
  * Latency = the payload's own start timestamp − arrival (same clock).
  *
  * Usage: node --import tsx scripts/bench/arrival.ts [--files 30] [--interval 300]
- *          [--pilots 4] [--paths xrootd,watch,s3] [--json]
+ *          [--pilots 4] [--warmup 5] [--paths xrootd,watch,s3] [--json]
  * `benchArrival()` is what the main bench calls.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -32,6 +32,8 @@ export interface ArrivalOptions {
   files?: number;
   intervalMs?: number;
   pilots?: number;
+  /** Files sent through each path before measuring (default 5). */
+  warmup?: number;
   paths?: ArrivalPath[];
   progress?: (line: string) => void;
 }
@@ -97,6 +99,7 @@ export async function benchArrival(o: ArrivalOptions = {}): Promise<ArrivalResul
   const files = o.files ?? 30;
   const intervalMs = o.intervalMs ?? 300;
   const pilots = o.pilots ?? 4;
+  const warmup = o.warmup ?? 5;
   const paths = o.paths ?? ['xrootd', 'watch', 's3'];
   const progress = o.progress ?? (() => {});
   for (const f of [CLI, PILOT]) if (!existsSync(f)) throw new Error(`${f} is missing: npm run build`);
@@ -193,6 +196,13 @@ export async function benchArrival(o: ArrivalOptions = {}): Promise<ArrivalResul
           return { location: 's3://p3s-local-data/incoming/bench/f' + i + '.dat', at: Date.now() };
         };
       }
+      // Warm-up files (not measured): the first requests of a fresh stack, hook or watcher
+      // pay for JIT compilation and cold caches, which a running system does not.
+      for (let i = 0; i < warmup; i++) {
+        const a = await announce(files + i);
+        await started(st, a.location);
+        progress(`arrival ${path}: warm-up ${i + 1}/${warmup}`);
+      }
       for (let i = 0; i < files; i++) {
         arrivals.push(await announce(i));
         progress(`arrival ${path}: ${i + 1}/${files}`);
@@ -231,6 +241,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       files: { type: 'string', default: '30' },
       interval: { type: 'string', default: '300' },
       pilots: { type: 'string', default: '4' },
+      warmup: { type: 'string', default: '5' },
       paths: { type: 'string', default: 'xrootd,watch,s3' },
       json: { type: 'boolean', default: false },
     },
@@ -239,6 +250,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     files: Number(values.files),
     intervalMs: Number(values.interval),
     pilots: Number(values.pilots),
+    warmup: Number(values.warmup),
     paths: values.paths!.split(',') as ArrivalPath[],
     progress: values.json ? undefined : (l) => process.stderr.write(`\r\x1b[2K${l}`),
   });

@@ -240,9 +240,7 @@ async function fireRule(
   try {
     if ('workflow' in rule.action) {
       const workflowId = await createWorkflowForFile(rule.action.workflow, rule, f);
-      return workflowId
-        ? { ...base, outcome: 'workflow', workflowId }
-        : { ...base, outcome: 'workflow-unavailable', message: 'workflows are not available yet' };
+      return { ...base, outcome: 'workflow', workflowId };
     }
     const jobs = await createJobs(templates, {
       user: rule.user,
@@ -267,6 +265,6 @@ export async function createWorkflowForFile(
   action: WorkflowAction,
   rule: TriggerRule,
   file: FileFacts & { id: string },
-): Promise<string | undefined> {
+): Promise<string> {
   return startWorkflowForFile(action, { rule: rule.name, user: rule.user, file });
 }

@@ -24,17 +24,11 @@ export function toData(item: Record<string, unknown>): Data {
   return out as unknown as Data;
 }
 
-export interface NewData {
-  id: string;
-  location: string;
-  name: string;
-  dirpath: string;
-  size?: number;
-  datatype?: string;
-  source: Source;
-  comment?: string;
-  user?: string;
-}
+/** What a registration stores about a new file (the rest is set here). */
+export type NewData = Pick<
+  Data,
+  'id' | 'location' | 'name' | 'dirpath' | 'size' | 'datatype' | 'source' | 'comment' | 'user'
+>;
 
 /**
  * Inserts a file in state `new` (or directly in its `final` state when nothing is left to do)
@@ -146,7 +140,7 @@ export async function getDataItem(id: string): Promise<Record<string, unknown> |
 
 export async function getData(id: string): Promise<Data> {
   const item = await getDataItem(id);
-  if (!item || !item.location) throw new NotFoundError('data', id);
+  if (!item?.location) throw new NotFoundError('data', id);
   return toData(item);
 }
 

@@ -202,6 +202,13 @@ export async function createWorkflow(
   input: WorkflowCreate,
   opts: CreateWorkflowOptions = {},
 ): Promise<WorkflowDetail> {
+  const id = await insertWorkflow(input, opts);
+  if (input.state === 'defined') await startWorkflow(id);
+  return getWorkflow(id);
+}
+
+/** Stores the jobs and the item of a new `template` workflow; returns its id. */
+async function insertWorkflow(input: WorkflowCreate, opts: CreateWorkflowOptions): Promise<string> {
   const dag = dagOf(await getDag(input.dag));
   const types = await listDatatypes();
   const id = randomUUID();
@@ -268,8 +275,7 @@ export async function createWorkflow(
     );
     throw err;
   }
-  if (input.state === 'defined') return defineWorkflow(id);
-  return getWorkflow(id);
+  return id;
 }
 
 /**
@@ -283,7 +289,7 @@ export async function createWorkflowForFile(
   ctx: { rule: string; user?: string; file: { id: string; location: string; name: string } },
 ): Promise<string> {
   try {
-    const wf = await createWorkflow(
+    const id = await insertWorkflow(
       {
         dag: action.dag,
         name: action.name ?? `${action.dag}:${ctx.file.name}`,
@@ -293,7 +299,8 @@ export async function createWorkflowForFile(
       },
       { user: ctx.user, inputFile: ctx.file.location, dataId: ctx.file.id, rule: ctx.rule },
     );
-    return wf.id;
+    await startWorkflow(id);
+    return id;
   } catch (err) {
     if (err instanceof NotFoundError) throw new ValidationError(`rule ${ctx.rule}: ${err.message}`);
     throw err;
@@ -302,11 +309,16 @@ export async function createWorkflowForFile(
 
 /**
  * Starts a workflow (the original `wf2defined`): `template` → `defined`, then one advance step
- * releases its roots. On a workflow already started it only advances it, which is harmless
- * (idempotent) and nudges a workflow whose stream records were lost. Ended workflows are a
- * `ConflictError`.
+ * releases its roots. On a workflow already started (or `failed`, whose independent branches
+ * go on) it only advances it, which is harmless (idempotent) and nudges a workflow whose stream
+ * records were lost. A finished or cancelled workflow is a `ConflictError`.
  */
 export async function defineWorkflow(id: string): Promise<WorkflowDetail> {
+  await startWorkflow(id);
+  return getWorkflow(id);
+}
+
+async function startWorkflow(id: string): Promise<void> {
   const now = nowIso();
   try {
     await db().send(
@@ -324,11 +336,11 @@ export async function defineWorkflow(id: string): Promise<WorkflowDetail> {
     const item = await getItem(id);
     if (!item) throw new NotFoundError('workflow', id);
     const state = item.state as WorkflowState;
-    if (isWorkflowEnded(state))
-      throw new ConflictError(`workflow ${id} is ${state}; it cannot be defined again`);
+    // A failed workflow may still have independent branches to release; these two have none.
+    if (state === 'finished' || state === 'cancelled')
+      throw new ConflictError(`workflow ${id} is ${state}; there is nothing left to define`);
   }
   await advanceWorkflow(id);
-  return getWorkflow(id);
 }
 
 /** What one advance step did (for logs and tests). */

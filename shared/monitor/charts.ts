@@ -12,7 +12,7 @@ export interface MinuteThroughput {
 
 const W = 1000;
 const H = 200;
-const LEFT = 40;
+const LEFT = 48;
 const RIGHT = 8;
 const TOP = 10;
 const BOTTOM = 24;
@@ -63,7 +63,7 @@ export function throughputSvg(rows: readonly MinuteThroughput[], opts: { id: str
   const id = opts.id.replace(/[^A-Za-z0-9_-]/g, '_');
   const ticks = [0, max / 2, max].map(
     (v) =>
-      html`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${r1(y(v))}" y2="${r1(y(v))}" stroke="#cbd5e1" stroke-width="0.5"/><text x="${LEFT - 4}" y="${r1(y(v)) + 4}" text-anchor="end" font-size="11" fill="#334155">${v}</text>`,
+      html`<line x1="${LEFT}" x2="${W - RIGHT}" y1="${r1(y(v))}" y2="${r1(y(v))}" stroke="#cbd5e1" stroke-width="0.5"/><text x="${LEFT - 4}" y="${r1(y(v)) + 4}" text-anchor="end" font-size="15" fill="#334155">${v}</text>`,
   );
   return html`<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="${id}-title ${id}-desc" viewBox="0 0 ${W} ${H}" preserveAspectRatio="xMidYMid meet" font-family="system-ui, sans-serif">
 <title id="${id}-title">Jobs per minute, last ${rows.length} minutes</title>
@@ -71,7 +71,7 @@ export function throughputSvg(rows: readonly MinuteThroughput[], opts: { id: str
 ${join(ticks)}
 ${join(bars)}
 <polyline class="started" points="${line}" fill="none" stroke="#1d4ed8" stroke-width="2"/>
-<text x="${LEFT}" y="${H - 6}" font-size="11" fill="#334155">−${rows.length} min</text>
-<text x="${W - RIGHT}" y="${H - 6}" font-size="11" text-anchor="end" fill="#334155">now</text>
+<text x="${LEFT}" y="${H - 6}" font-size="15" fill="#334155">−${rows.length} min</text>
+<text x="${W - RIGHT}" y="${H - 6}" font-size="15" text-anchor="end" fill="#334155">now</text>
 </svg>`;
 }

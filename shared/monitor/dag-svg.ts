@@ -67,6 +67,9 @@ export function shownName(name: string): string {
   return name.length > MAX_CHARS ? `${name.slice(0, MAX_CHARS - 1)}…` : name;
 }
 
+const LABEL_CHAR_W = 6.4;
+export const labelWidth = (label: string): number => Math.round(label.length * LABEL_CHAR_W + 16);
+
 const widthOf = (name: string, state: string) =>
   Math.round(
     Math.min(MAX_W, Math.max(MIN_W, Math.max(shownName(name).length, state.length) * CHAR_W + 2 * PAD_X)),
@@ -154,7 +157,17 @@ export function layoutDag(view: DagView): DagLayout {
     sweep(layers.slice(0, -1).reverse(), children);
   }
 
+  // A label sits near the end of its edge that cannot be shared: near the target, unless the
+  // target has several parents (then near the source). That vertex is made at least as wide as
+  // the label, so labels of sibling edges never overlap.
+  const labelAtOf = (e: { target: string }) => (parents.get(e.target)!.length > 1 ? 0.2 : 0.8);
   const widths = new Map(names.map((n) => [n, widthOf(n, byName.get(n)!.state ?? '')]));
+  for (const e of edges) {
+    const label = e.labels.join(', ');
+    if (!label) continue;
+    const at = labelAtOf(e) > 0.5 ? e.target : e.source;
+    widths.set(at, Math.max(widths.get(at)!, labelWidth(label)));
+  }
   const rowWidth = (l: string[]) =>
     l.reduce((a, n) => a + widths.get(n)!, 0) + Math.max(0, l.length - 1) * NODE_GAP;
   const inner = Math.max(0, ...layers.map(rowWidth));
@@ -176,15 +189,11 @@ export function layoutDag(view: DagView): DagLayout {
     });
   });
 
-  const outDeg = (n: string) => children.get(n)!.length;
-  const inDeg = (n: string) => parents.get(n)!.length;
   const placedEdges: PlacedEdge[] = edges.map((e) => {
     const s = placed.get(e.source)!;
     const t = placed.get(e.target)!;
     const back = t.layer <= s.layer;
-    // Labels sit towards the end where edges spread out: near the target of a fan-out, near the
-    // source of a fan-in, so the labels of sibling edges do not overlap.
-    const labelAt = outDeg(e.source) > 1 && inDeg(e.target) <= 1 ? 0.7 : inDeg(e.target) > 1 ? 0.3 : 0.5;
+    const labelAt = labelAtOf(e);
     return {
       source: e.source,
       target: e.target,

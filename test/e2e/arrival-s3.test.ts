@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { type PilotProcess, startPilot } from '../helpers/pilots.ts';
-import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
+import { startTestStack, type TestStack } from '../helpers/stack.ts';
+import { fileWithJobs, jobEnded, reportLatency } from './arrival-helpers.ts';
 
 let s: TestStack;
 let pilot: PilotProcess;
@@ -48,25 +49,11 @@ describe('S3: an object put in the data bucket runs a job that reads it back', (
     });
     assert.equal(put.status, 200);
     const location = `s3://${BUCKET}/${key}`;
-    const data = await waitFor(
-      async () => {
-        const d = (await s.call('GET', `/data?location=${encodeURIComponent(location)}`)).body.data[0];
-        return d?.jobIds?.length && d;
-      },
-      { what: 'the object registered', timeoutMs: 30_000 },
-    );
-    const job = await waitFor(
-      async () => {
-        const j = (await s.call('GET', `/jobs/${data.jobIds[0]}`)).body;
-        return j.endedAt && j;
-      },
-      { what: 'the job to end', timeoutMs: 60_000 },
-    );
+    const data = await fileWithJobs(s, location, 'the object registered');
+    const job = await jobEnded(s, data.jobIds[0]);
     assert.equal(job.state, 'finished', JSON.stringify(job));
     assert.equal(job.env.P3S_INPUT_FILE, location);
     assert.equal(job.stdoutTail, secret, 'the payload read the object through its location');
-    process.stdout.write(
-      `# s3 arrival (PutObject) → payload start: ${Date.parse(job.payloadStartedAt ?? job.startedAt) - t0} ms\n`,
-    );
+    reportLatency('s3 (PutObject)', t0, job);
   });
 });

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CLI_BIN, type PilotProcess, startPilot } from '../helpers/pilots.ts';
 import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
+import { fileWithJobs, jobEnded, reportLatency } from './arrival-helpers.ts';
 
 let s: TestStack;
 let pilot: PilotProcess;
@@ -55,26 +56,12 @@ describe('directory watcher: a file dropped into a watched directory runs a job 
     const t0 = Date.now();
     renameSync(tmp, file);
 
-    const data = await waitFor(
-      async () => {
-        const d = (await s.call('GET', `/data?location=${encodeURIComponent(file)}`)).body.data[0];
-        return d?.jobIds?.length && d;
-      },
-      { what: `the file registered (watcher: ${watcherOut})`, timeoutMs: 30_000 },
-    );
+    const data = await fileWithJobs(s, file, `the file registered (watcher: ${watcherOut})`);
     assert.equal(data.source, 'watch');
-    const job = await waitFor(
-      async () => {
-        const j = (await s.call('GET', `/jobs/${data.jobIds[0]}`)).body;
-        return j.endedAt && j;
-      },
-      { what: 'the job to end', timeoutMs: 60_000 },
-    );
+    const job = await jobEnded(s, data.jobIds[0]);
     assert.equal(job.state, 'finished', JSON.stringify(job));
     assert.equal(job.env.P3S_INPUT_FILE, file);
     assert.match(job.stdoutTail, new RegExp(secret));
-    process.stdout.write(
-      `# directory arrival (rename into DIR) → payload start: ${Date.parse(job.payloadStartedAt ?? job.startedAt) - t0} ms\n`,
-    );
+    reportLatency('directory (rename into DIR)', t0, job);
   });
 });

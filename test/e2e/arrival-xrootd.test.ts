@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { type LocalXrootd, startXrootd, xrdcp } from '../../scripts/xrootd/local-server.ts';
 import { CLI_BIN, type PilotProcess, startPilot } from '../helpers/pilots.ts';
 import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
+import { fileWithJobs, jobEnded, reportLatency } from './arrival-helpers.ts';
 
 let s: TestStack;
 let xrd: LocalXrootd;
@@ -59,12 +60,10 @@ describe('XRootD: a file closed in the server runs a job that reads it back', ()
     const t0 = Date.now();
     await xrdcp(src, `${xrd.url}/data/run1/file1.root`);
     const location = `root://127.0.0.1:${xrd.port}//data/run1/file1.root`;
-    const data = await waitFor(
-      async () => {
-        const d = (await s.call('GET', `/data?location=${encodeURIComponent(location)}`)).body.data[0];
-        return d?.jobIds?.length && d;
-      },
-      { what: `the file registered by the hook (hook log: ${xrd.hookLog})`, timeoutMs: 30_000 },
+    const data = await fileWithJobs(
+      s,
+      location,
+      `the file registered by the hook (hook log: ${xrd.hookLog})`,
     ).catch((err) => {
       throw new Error(
         `${(err as Error).message}\n${existsSync(xrd.hookLog) ? readFileSync(xrd.hookLog, 'utf8') : ''}`,
@@ -73,18 +72,11 @@ describe('XRootD: a file closed in the server runs a job that reads it back', ()
     assert.equal(data.source, 'xrootd');
     assert.equal(data.size, secret.length + 1, 'the size from the closew event');
 
-    const job = await waitFor(
-      async () => {
-        const j = (await s.call('GET', `/jobs/${data.jobIds[0]}`)).body;
-        return j.endedAt && j;
-      },
-      { what: 'the job to end', timeoutMs: 60_000 },
-    );
+    const job = await jobEnded(s, data.jobIds[0]);
     assert.equal(job.state, 'finished', JSON.stringify(job));
     assert.equal(job.env.P3S_INPUT_FILE, location);
     assert.match(job.stdoutTail, new RegExp(secret), 'the payload read the file back through XRootD');
-    const started = Date.parse(job.payloadStartedAt ?? job.startedAt);
-    process.stdout.write(`# xrootd arrival (xrdcp start) → payload start: ${started - t0} ms\n`);
+    reportLatency('xrootd (xrdcp started)', t0, job);
   });
 
   test('a second close of the same file (rewrite) creates no second job', async () => {

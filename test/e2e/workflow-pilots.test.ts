@@ -16,7 +16,11 @@ const joblog = mkdtempSync(join(tmpdir(), 'p3s-e2e-wf-joblog-'));
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
 
 before(async () => {
-  s = await startTestStack({ P3S_HEARTBEAT_TIMEOUT: '5', P3S_REAPER_INTERVAL: '0.5', P3S_DISPATCH_GRACE: '10' });
+  s = await startTestStack({
+    P3S_HEARTBEAT_TIMEOUT: '5',
+    P3S_REAPER_INTERVAL: '0.5',
+    P3S_DISPATCH_GRACE: '10',
+  });
   assert.equal((await s.call('POST', '/datatypes', { body: { name: 'TXT', ext: '.txt' } })).status, 200);
 });
 after(async () => {
@@ -52,6 +56,7 @@ interface Detail {
   files: { source: string; target: string; datatag: string; path: string; id: string }[];
 }
 interface Edge {
+  id: string;
   peer: string;
   datatag: string;
   path: string;
@@ -64,10 +69,11 @@ async function settled(id: string, state: string): Promise<Detail> {
       const d = (await s.call('GET', `/workflows/${id}`)).body as Detail;
       if (d.state !== state) return undefined;
       // Every job has ended (a failed workflow may still have independent jobs running).
-      if (d.jobs.some((j) => !['finished', 'failed', 'cancelled', 'killed'].includes(j.state))) return undefined;
+      if (d.jobs.some((j) => !['finished', 'failed', 'cancelled', 'killed'].includes(j.state)))
+        return undefined;
       return (await cli(['workflow', 'show', id])) as Detail;
     },
-    { timeoutMs: 60_000, intervalMs: 200, what: `workflow ${id} ${state}` },
+    { timeoutMs: 90_000, intervalMs: 200, what: `workflow ${id} ${state}` },
   );
 }
 
@@ -88,7 +94,15 @@ describe('workflows on real pilots', () => {
     const dag = await cli(['dag', 'add', join(fixtures, 'dags', '3filters', '3filters.graphml')]);
     assert.equal(dag.name, '3filters', 'the name defaults to the file name, as in the original');
     startPilots(3);
-    const created = await cli(['workflow', 'create', '3filters', '-s', 'defined', '-f', join(dir, 'fileinfo_3filters.json')]);
+    const created = await cli([
+      'workflow',
+      'create',
+      '3filters',
+      '-s',
+      'defined',
+      '-f',
+      join(dir, 'fileinfo_3filters.json'),
+    ]);
     assert.equal(created.state, 'defined');
     const done = await settled(created.id, 'finished');
     assert.deepEqual(
@@ -98,7 +112,9 @@ describe('workflows on real pilots', () => {
     assert.ok(done.jobs.every((j) => j.state === 'finished'));
     // `workflow show --json` lists each job with its state and the files on its edges.
     const f2 = done.jobs.find((j) => j.vertex === 'filter2')!;
-    assert.deepEqual(f2.inputs, [{ id: f2.inputs[0]!.id, peer: 'NOOP1', datatag: 'INPTXT', path: join(dir, 'input.txt') }]);
+    assert.deepEqual(f2.inputs, [
+      { id: f2.inputs[0]!.id, peer: 'NOOP1', datatag: 'INPTXT', path: join(dir, 'input.txt') },
+    ]);
     assert.deepEqual(
       f2.outputs.map((e) => [e.peer, e.datatag, e.path]),
       [['NOOP2', 'OUTTXT2', join(dir, 'count2.txt')]],
@@ -133,7 +149,9 @@ describe('workflows on real pilots', () => {
     assert.equal(readFileSync(handed.path, 'utf8'), 'TEST one\nTEST two\n');
     assert.equal(readFileSync(final.path, 'utf8').trim(), '2');
     const [reduction, reco] = await Promise.all(
-      ['reduction', 'reco'].map(async (v) => (await s.call('GET', `/jobs/${done.jobs.find((j) => j.vertex === v)!.id}`)).body),
+      ['reduction', 'reco'].map(
+        async (v) => (await s.call('GET', `/jobs/${done.jobs.find((j) => j.vertex === v)!.id}`)).body,
+      ),
     );
     assert.equal(reduction.env.OUTTXT, handed.path);
     assert.equal(reco.env.OUTTXT, handed.path, 'both ends see the file under its datatag');
@@ -176,7 +194,16 @@ describe('workflows on real pilots', () => {
     ];
     const ids = new Map<string, string>();
     for (const [form, args] of forms) {
-      const w = await cli(['workflow', 'create', 'handoff', '-s', 'defined', '-n', `names-${form || 'default'}`, ...args]);
+      const w = await cli([
+        'workflow',
+        'create',
+        'handoff',
+        '-s',
+        'defined',
+        '-n',
+        `names-${form || 'default'}`,
+        ...args,
+      ]);
       ids.set(form, w.id);
     }
     for (const [form] of forms) {

@@ -199,12 +199,14 @@ describe('registration and rules', () => {
     assert.equal((await register({ location: '/d/tg-3' }))[0]!.state, 'unmatched');
   });
 
-  test('a workflow rule is stored and validated; matching files are skipped until workflows land', async () => {
+  test('a workflow rule is stored and validated; a matching file records the missing DAG as an error', async () => {
+    // Workflows created by rules: test/integration/workflow-rule.test.ts.
     const rule = await addRule(fixture('rule-workflow.json'));
     assert.equal(rule.action.workflow.dag, '1filter');
     const [r] = await register({ location: '/wf/input.txt' });
-    const t = r!.triggers.find((x) => x.rule === 'reco-chain');
-    assert.equal(t?.outcome, 'workflow-unavailable');
+    const t = r!.triggers.find((x) => x.rule === 'reco-chain') as { outcome: string; message?: string };
+    assert.equal(t?.outcome, 'error');
+    assert.match(t.message ?? '', /DAG 1filter not found/);
   });
 
   test('a rule name is unique unless replaced; the original tscan-style rule file is accepted', async () => {

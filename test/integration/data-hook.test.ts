@@ -84,7 +84,8 @@ describe('p3s hook xrootd', () => {
   });
 
   test('a burst of 300 closed files is batched and registered, each once', async () => {
-    const h = startHook(s.url, ['--batch-max', '100']);
+    // A generous drain: on a loaded machine three 100-file requests can take a while after EOF.
+    const h = startHook(s.url, ['--batch-max', '100', '--drain', '300']);
     const lines = Array.from({ length: 300 }, (_, i) => `closew /data/burst/f${i}.root size=${i} tid=t`);
     h.child.stdin.write(`${lines.join('\n')}\n`);
     h.child.stdin.end();

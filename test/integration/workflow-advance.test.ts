@@ -85,7 +85,12 @@ afterEach(async () => {
   await run?.stopAll();
 });
 
-type Wf = { id: string; state: string; ndone: number; jobs: { vertex: string; id: string; state: string; message?: string }[] };
+type Wf = {
+  id: string;
+  state: string;
+  ndone: number;
+  jobs: { vertex: string; id: string; state: string; message?: string }[];
+};
 const show = async (id: string): Promise<Wf> => (await s.call('GET', `/workflows/${id}`)).body;
 const states = (w: Wf) => Object.fromEntries(w.jobs.map((j) => [j.vertex, j.state]));
 const jobOf = (w: Wf, v: string) => w.jobs.find((j) => j.vertex === v)!.id;
@@ -142,10 +147,13 @@ describe('workflow execution', () => {
     await run.end(jobOf(w, 'e'));
     await until(w.id, { f: 'defined' }, 'f released');
     await run.end(jobOf(w, 'f'));
-    const done = await waitFor(async () => {
-      const x = await show(w.id);
-      return x.state === 'finished' ? x : undefined;
-    }, { what: 'workflow finished', timeoutMs: 15_000 });
+    const done = await waitFor(
+      async () => {
+        const x = await show(w.id);
+        return x.state === 'finished' ? x : undefined;
+      },
+      { what: 'workflow finished', timeoutMs: 15_000 },
+    );
     assert.ok(Object.values(states(done)).every((x) => x === 'finished'));
     assert.equal(done.ndone, 7);
     const sink = (await s.call('GET', `/jobs/${jobOf(done, 'sink')}`)).body;

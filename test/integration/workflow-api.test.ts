@@ -77,7 +77,11 @@ describe('DAG templates', () => {
     const multi = await addDag({ name: 'wfmulti', graphml: text('dags/misc/wfmulti.graphml') });
     assert.equal(multi.status, 201, JSON.stringify(multi.body));
     const edges = (await s.call('GET', '/dags/wfmulti')).body.edges;
-    assert.equal(edges.filter((e: { source: string; target: string }) => e.source === 'adc' && e.target === 'adcViz').length, 2);
+    assert.equal(
+      edges.filter((e: { source: string; target: string }) => e.source === 'adc' && e.target === 'adcViz')
+        .length,
+      2,
+    );
     const two = await addDag({ dag: json('dags/json/tworoots.json') });
     assert.equal(two.status, 201, JSON.stringify(two.body));
     assert.equal(two.body.name, 'pedestal-beam', 'the JSON form names itself');
@@ -98,7 +102,11 @@ describe('DAG templates', () => {
   });
 
   const rejects: [string, () => Record<string, unknown>, RegExp][] = [
-    ['a cycle', () => ({ name: 'bad-cycle', graphml: text('dags/bad/cycle.graphml') }), /cycle: a → b → c → a/],
+    [
+      'a cycle',
+      () => ({ name: 'bad-cycle', graphml: text('dags/bad/cycle.graphml') }),
+      /cycle: a → b → c → a/,
+    ],
     [
       'an unknown datatype',
       () => ({ name: 'bad-type', graphml: text('workflows/unknown-datatype.graphml') }),
@@ -109,7 +117,11 @@ describe('DAG templates', () => {
       () => ({ name: 'bad-dangling', graphml: text('dags/bad/dangling.graphml') }),
       /edge 3 \(a→zz\): unknown target zz/,
     ],
-    ['malformed XML', () => ({ name: 'bad-xml', graphml: text('dags/bad/malformed.graphml') }), /malformed XML at line \d+/],
+    [
+      'malformed XML',
+      () => ({ name: 'bad-xml', graphml: text('dags/bad/malformed.graphml') }),
+      /malformed XML at line \d+/,
+    ],
     [
       'a JSON DAG with a cycle',
       () => ({
@@ -127,7 +139,11 @@ describe('DAG templates', () => {
       }),
       /cycle: a → b → a/,
     ],
-    ['both forms at once', () => ({ name: 'bad-both', graphml: '<graphml/>', dag: {} }), /exactly one of graphml/],
+    [
+      'both forms at once',
+      () => ({ name: 'bad-both', graphml: '<graphml/>', dag: {} }),
+      /exactly one of graphml/,
+    ],
   ];
   for (const [what, body, message] of rejects) {
     test(`${what} is a 400 naming the problem, and nothing is stored`, async () => {
@@ -144,7 +160,10 @@ describe('DAG templates', () => {
   test('list shows summaries; delete is for operators and removes the DAG', async () => {
     const list = (await s.call('GET', '/dags')).body.dags as { name: string; body?: unknown }[];
     assert.ok(list.some((d) => d.name === '3filters'));
-    assert.ok(list.every((d) => d.body === undefined), 'no packed bodies in a listing');
+    assert.ok(
+      list.every((d) => d.body === undefined),
+      'no packed bodies in a listing',
+    );
     await addDag({ name: 'doomed', graphml: text('dags/1filter/1filter.graphml') });
     const sub = (await s.call('POST', '/tokens', { body: { role: 'submitter' } })).body.token;
     assert.equal((await s.call('DELETE', '/dags/doomed', { token: sub })).status, 403);
@@ -168,12 +187,21 @@ describe('workflows', () => {
       filter2.inputs.map((f: { datatag: string; path: string; peer: string }) => [f.peer, f.datatag, f.path]),
       [['NOOP1', 'INPTXT', '/data/p3s/input.txt']],
     );
-    assert.deepEqual(filter2.outputs.map((f: { path: string }) => f.path), ['/data/p3s/output.txt']);
+    assert.deepEqual(
+      filter2.outputs.map((f: { path: string }) => f.path),
+      ['/data/p3s/output.txt'],
+    );
     const job = (await s.call('GET', `/jobs/${filter2.id}`)).body;
     assert.equal(job.workflowId, wf.id);
     assert.equal(job.vertex, 'filter2');
-    assert.deepEqual(job.env, { P3S_EXECMODE: 'SHELL', INPTXT: '/data/p3s/input.txt', OUTTXT2: '/data/p3s/output.txt' });
-    const sink = (await s.call('GET', `/jobs/${wf.jobs.find((j: { vertex: string }) => j.vertex === 'NOOP2').id}`)).body;
+    assert.deepEqual(job.env, {
+      P3S_EXECMODE: 'SHELL',
+      INPTXT: '/data/p3s/input.txt',
+      OUTTXT2: '/data/p3s/output.txt',
+    });
+    const sink = (
+      await s.call('GET', `/jobs/${wf.jobs.find((j: { vertex: string }) => j.vertex === 'NOOP2').id}`)
+    ).body;
     assert.equal(sink.env.OUTTXT1, '/data/p3s/output.txt', 'the sink sees its input edges too');
     // Nothing is queued while the workflow is a template.
     const queued = (await s.call('GET', `/jobs?workflow=${wf.id}&state=defined`)).body.jobs;
@@ -185,7 +213,8 @@ describe('workflows', () => {
     const plain = (await s.call('POST', '/workflows', { body: { dag: 'one' } })).body;
     for (const f of plain.files) assert.equal(f.path, `/data/p3s/${f.id}.txt`);
     assert.match(plain.files[0].id, /^[0-9a-f-]{36}$/);
-    const inh = (await s.call('POST', '/workflows', { body: { dag: 'one', fileinfo: 'inherit:run5141' } })).body;
+    const inh = (await s.call('POST', '/workflows', { body: { dag: 'one', fileinfo: 'inherit:run5141' } }))
+      .body;
     assert.deepEqual(
       inh.files.map((f: { path: string }) => f.path),
       ['/data/p3s/run5141:one:NOOP1:INPTXT.txt', '/data/p3s/run5141:one:filter:OUTTXT.txt'],
@@ -203,21 +232,29 @@ describe('workflows', () => {
       'the listed edges get their dirpath; the name stays the default',
     );
     const named = (
-      await s.call('POST', '/workflows', { body: { dag: 'one', fileinfo: { 'filter:NOOP2': { name: 'counts.txt' } } } })
+      await s.call('POST', '/workflows', {
+        body: { dag: 'one', fileinfo: { 'filter:NOOP2': { name: 'counts.txt' } } },
+      })
     ).body;
     assert.deepEqual(
       named.files.map((f: { path: string }) => f.path),
       [`/data/p3s/${named.files[0].id}.txt`, '/data/p3s/counts.txt'],
     );
-    for (const w of [plain, inh, map, named]) assert.equal((await s.call('DELETE', `/workflows/${w.id}`)).status, 200);
+    for (const w of [plain, inh, map, named])
+      assert.equal((await s.call('DELETE', `/workflows/${w.id}`)).status, 200);
   });
 
   test('jobinfo merges env and replaces payload per vertex (the original replaced env)', async () => {
     const r = await s.call('POST', '/workflows', {
-      body: { dag: 'one', jobinfo: { filter: { payload: 'grep -c X $INPTXT > $OUTTXT', env: { LEVEL: '2' }, priority: 9 } } },
+      body: {
+        dag: 'one',
+        jobinfo: { filter: { payload: 'grep -c X $INPTXT > $OUTTXT', env: { LEVEL: '2' }, priority: 9 } },
+      },
     });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    const job = (await s.call('GET', `/jobs/${r.body.jobs.find((j: { vertex: string }) => j.vertex === 'filter').id}`)).body;
+    const job = (
+      await s.call('GET', `/jobs/${r.body.jobs.find((j: { vertex: string }) => j.vertex === 'filter').id}`)
+    ).body;
     assert.equal(job.payload, 'grep -c X $INPTXT > $OUTTXT');
     assert.equal(job.env.LEVEL, '2');
     assert.equal(job.env.P3S_EXECMODE, 'SHELL', 'the vertex env stays');
@@ -234,7 +271,11 @@ describe('workflows', () => {
       [{ dag: 'one', jobinfo: '{not json' }, 400, /jobinfo is not valid JSON/],
       [{ dag: 'one', jobinfo: { ghost: { payload: 'x' } } }, 400, /has no vertex ghost/],
       [{ dag: 'one', fileinfo: 'inherit:' }, 400, /fileinfo inherit: needs a name/],
-      [{ dag: 'pedestal-beam', fileinfo: { 'pedestal:compare': { size: 1 } } }, 400, /fileinfo pedestal:compare: Unrecognized key/],
+      [
+        { dag: 'pedestal-beam', fileinfo: { 'pedestal:compare': { size: 1 } } },
+        400,
+        /fileinfo pedestal:compare: Unrecognized key/,
+      ],
     ];
     for (const [body, status, message] of cases) {
       const r = await s.call('POST', '/workflows', { body });
@@ -250,7 +291,9 @@ describe('workflows', () => {
     const d = await s.call('POST', `/workflows/${wf.id}/define`);
     assert.equal(d.status, 200, JSON.stringify(d.body));
     assert.equal(d.body.state, 'defined');
-    const states = Object.fromEntries(d.body.jobs.map((j: { vertex: string; state: string }) => [j.vertex, j.state]));
+    const states = Object.fromEntries(
+      d.body.jobs.map((j: { vertex: string; state: string }) => [j.vertex, j.state]),
+    );
     assert.deepEqual(states, { NOOP1: 'finished', filter: 'defined', NOOP2: 'template' });
     const filter = (await s.call('GET', `/jobs/${d.body.jobs[1].id}`)).body;
     assert.ok(filter.definedAt, 'a released job is queued with its definition time');
@@ -273,7 +316,11 @@ describe('workflows', () => {
       ['finished', 'cancelled', 'cancelled'],
     );
     assert.equal((await s.call('POST', `/workflows/${wf.id}/define`)).status, 409);
-    assert.equal((await s.call('POST', `/workflows/${wf.id}/cancel`)).status, 200, 'cancel twice is harmless');
+    assert.equal(
+      (await s.call('POST', `/workflows/${wf.id}/cancel`)).status,
+      200,
+      'cancel twice is harmless',
+    );
     const gone = await s.call('DELETE', `/workflows/${wf.id}`);
     assert.equal(gone.status, 200);
     assert.equal(gone.body.jobs, 3);
@@ -291,7 +338,10 @@ describe('workflows', () => {
     );
     const all = (await s.call('GET', '/workflows')).body.workflows as { id: string }[];
     assert.ok(all.findIndex((w) => w.id === b.id) < all.findIndex((w) => w.id === a.id), 'newest first');
-    const defined = (await s.call('GET', '/workflows?state=defined')).body.workflows as { id: string; state: string }[];
+    const defined = (await s.call('GET', '/workflows?state=defined')).body.workflows as {
+      id: string;
+      state: string;
+    }[];
     assert.ok(defined.some((w) => w.id === a.id));
     assert.ok(defined.every((w) => w.state === 'defined'));
     const page = await s.call('GET', '/workflows?limit=1');
@@ -313,10 +363,9 @@ describe('workflows', () => {
 
   test('the workflow counts reach the summary counters through the workflows stream', async () => {
     const w = (await s.call('POST', '/workflows', { body: { dag: 'one' } })).body;
-    await waitFor(
-      async () => ((await s.call('GET', '/summary')).body.workflows?.template ?? 0) >= 1,
-      { what: 'workflows#template counted' },
-    );
+    await waitFor(async () => ((await s.call('GET', '/summary')).body.workflows?.template ?? 0) >= 1, {
+      what: 'workflows#template counted',
+    });
     await s.call('DELETE', `/workflows/${w.id}`);
   });
 

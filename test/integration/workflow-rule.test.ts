@@ -72,7 +72,11 @@ describe('workflow trigger rules', () => {
   });
 
   test('a rule naming a DAG that does not exist records an error for the file and creates nothing', async () => {
-    const rule = { name: 'wf-missing', match: { pattern: 'lost*.txt' }, action: { workflow: { dag: 'nosuchdag' } } };
+    const rule = {
+      name: 'wf-missing',
+      match: { pattern: 'lost*.txt' },
+      action: { workflow: { dag: 'nosuchdag' } },
+    };
     assert.equal((await s.call('POST', '/rules', { body: rule })).status, 201);
     const r = await register('/data/incoming/lost1.txt');
     const t = r.triggers.find((x) => x.rule === 'wf-missing')!;

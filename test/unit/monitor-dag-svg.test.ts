@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { dagSvg, layoutDag, shownName } from '../../shared/monitor/dag-svg.ts';
+import { dagSvg, labelWidth, layoutDag, pointOnEdge, shownName } from '../../shared/monitor/dag-svg.ts';
 import { STATE_FILL, UNKNOWN_FILL } from '../../shared/monitor/states.ts';
 
 const v = (name: string, state?: string) => ({ name, state });
@@ -44,6 +44,29 @@ describe('DAG layout', () => {
     });
     assert.equal(g.edges.length, 1);
     assert.equal(g.edges[0]!.label, 'RAW, CAL');
+  });
+
+  test('labels of a fan-out and of a fan-in do not overlap', () => {
+    const g = layoutDag({
+      vertices: [v('src'), v('a'), v('b'), v('c'), v('sink')],
+      edges: ['a', 'b', 'c'].flatMap((x) => [
+        e('src', x, `SRC_TO_${x}_LONG_LABEL`),
+        e(x, 'sink', `${x}_TO_SINK_LONG_LABEL`),
+      ]),
+    });
+    for (const group of [
+      g.edges.filter((x) => x.source === 'src'),
+      g.edges.filter((x) => x.target === 'sink'),
+    ]) {
+      const boxes = group
+        .map((x) => {
+          const p = pointOnEdge(x, x.labelAt);
+          return [p.x - labelWidth(x.label) / 2, p.x + labelWidth(x.label) / 2] as const;
+        })
+        .sort((p, q) => p[0] - q[0]);
+      for (let i = 1; i < boxes.length; i++)
+        assert.ok(boxes[i]![0] >= boxes[i - 1]![1] - 1, JSON.stringify(boxes));
+    }
   });
 
   test('a cycle (never a valid DAG) still draws every vertex, the closing edge marked as back', () => {

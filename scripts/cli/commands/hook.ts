@@ -231,7 +231,7 @@ export function registerHook(program: Command, ctx: CliContext): void {
     .option('--batch-max <n>', 'files per request', '100')
     .option('--batch-ms <ms>', 'wait this long to fill a batch', '50')
     .option('--max-queue <n>', 'files held while the server is unreachable (oldest dropped beyond)', '100000')
-    .option('--drain <s>', 'at end of input, keep retrying for this long', '10')
+    .option('--drain <s>', 'at end of input, keep sending for at most this long', '60')
     .option('--log <file>', 'append log lines here instead of stderr')
     .option('--json', 'log JSON lines')
     .action(async (o: Record<string, string | boolean | undefined>) => {

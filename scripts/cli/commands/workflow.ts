@@ -34,10 +34,21 @@ interface EdgeFile {
 
 const edgeList = (fs: EdgeFile[]) => fs.map((f) => `${f.datatag || '-'}=${f.path}`).join(' ');
 
+/** fileinfo/jobinfo in one line: a policy word as is, a JSON object by its keys. */
+const info = (v: unknown) =>
+  v === undefined || v === null || typeof v === 'string'
+    ? v
+    : `JSON for ${Object.keys(v as object).join(', ')}`;
+
 function showDetail(d: Detail): string {
   const { jobs, files, fileinfo, jobinfo, ...summary } = d;
   return [
-    keyValues({ ...summary, progress: `${summary.ndone}/${summary.nvertices}`, fileinfo, jobinfo }),
+    keyValues({
+      ...summary,
+      progress: `${summary.ndone}/${summary.nvertices} jobs ended`,
+      fileinfo: info(fileinfo),
+      jobinfo: info(jobinfo),
+    }),
     '',
     table(
       jobs.map((j) => ({ ...j, inputs: edgeList(j.inputs), outputs: edgeList(j.outputs) })),

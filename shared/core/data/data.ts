@@ -21,7 +21,6 @@ export const TriggerOutcome = z.enum([
   'sampled',
   'limited',
   'duplicate',
-  'workflow-unavailable',
   'error',
 ]);
 export type TriggerOutcome = z.infer<typeof TriggerOutcome>;

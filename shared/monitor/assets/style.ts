@@ -30,6 +30,7 @@ h2{font-size:1.1rem;margin:0 0 .5rem}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem;align-items:start}
 .card{background:var(--card);border:1px solid var(--line);border-radius:.4rem;padding:.7rem .9rem;overflow-x:auto}
 .wide{grid-column:1/-1}
+@media (min-width:70rem){.grid.dash{grid-template-columns:repeat(3,minmax(0,1fr))}.grid.dash .span2{grid-column:span 2}}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:600;padding:.2rem 0}
 th,td{border-bottom:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}

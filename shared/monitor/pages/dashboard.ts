@@ -156,12 +156,12 @@ export function dashboardPage(s: Snapshot, ctx: PageCtx, refresh: number): strin
     )}</select></label>
 <noscript><button type="submit">Apply</button></noscript>
 </form>
-<div class="grid">
+<div class="grid dash">
 ${part('alerts', 'card wide')}
 ${part('counts')}
-${part('jobtypes')}
+${part('jobtypes', 'card span2')}
 ${part('latency')}
-${part('throughput', 'card wide')}
+${part('throughput', 'card span2')}
 ${part('pilots', 'card wide')}
 </div>`,
   });
