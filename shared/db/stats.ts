@@ -132,6 +132,16 @@ export async function summary(nowMs = Date.now()) {
     perMinute('lat', 60, nowMs),
     perMinute('tp', 60, nowMs),
   ]);
+  // Job types seen only in the counters (submitted, never configured) are listed too.
+  const known = new Set(types.map((t) => t.name));
+  for (const k of Object.keys(c)) {
+    const name = k.startsWith('jobtype#') ? k.slice('jobtype#'.length) : undefined;
+    if (name && !known.has(name)) {
+      known.add(name);
+      types.push({ name, inFlight: 0 });
+    }
+  }
+  types.sort((a, b) => a.name.localeCompare(b.name));
   const jobtypes = types.map((t) => ({
     name: t.name,
     queued: c[`jobtype#${t.name}`]?.defined ?? 0,

@@ -103,7 +103,8 @@ describe('workflows on real pilots', () => {
       '-f',
       join(dir, 'fileinfo_3filters.json'),
     ]);
-    assert.equal(created.state, 'defined');
+    // Pilots are already polling: a filter may be running by the time the answer is made.
+    assert.match(created.state, /^(defined|running)$/);
     const done = await settled(created.id, 'finished');
     assert.deepEqual(
       [1, 2, 3].map((k) => readFileSync(join(dir, `count${k}.txt`), 'utf8').trim()),
@@ -142,7 +143,7 @@ describe('workflows on real pilots', () => {
     writeFileSync(input.path, 'TEST one\nskip\nTEST two\n');
     startPilots(1);
     const defined = await cli(['workflow', 'define', t.id]);
-    assert.equal(defined.state, 'defined');
+    assert.match(defined.state, /^(defined|running)$/);
     const done = await settled(t.id, 'finished');
     const handed = done.files.find((f) => f.source === 'reduction')!;
     const final = done.files.find((f) => f.source === 'reco')!;
