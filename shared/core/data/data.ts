@@ -15,14 +15,7 @@ import { LocationInput, type NormalisedLocation, Source } from './location.ts';
 export const DataState = z.enum(['new', 'triggered', 'skipped', 'unmatched', 'failed']);
 export type DataState = z.infer<typeof DataState>;
 
-export const TriggerOutcome = z.enum([
-  'jobs',
-  'workflow',
-  'sampled',
-  'limited',
-  'duplicate',
-  'error',
-]);
+export const TriggerOutcome = z.enum(['jobs', 'workflow', 'sampled', 'limited', 'duplicate', 'error']);
 export type TriggerOutcome = z.infer<typeof TriggerOutcome>;
 
 /** What one rule did for one file. */
