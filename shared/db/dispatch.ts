@@ -123,7 +123,7 @@ export function queueHead(site: string | undefined, limit: number): Promise<JobI
  * given a job concurrently (by the matchmaker), that job is returned.
  */
 export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
-  const head = await queueHead(pilot.site, 16);
+  const head = await queueHead(pilot.site, 8);
   const skipTypes = new Set<string>();
   // First try the head of the queue (exact priority/FIFO order for an uncontended pilot); after a
   // lost race pick at random among the rest, so racing pilots spread out instead of all
@@ -180,7 +180,8 @@ export async function matchRound(opts: {
   const sites = [...new Set(idle.map((p) => p.site).filter((s): s is string => Boolean(s)))];
   // Jobs queued by the records that triggered this round join the head: on AWS the queue GSI
   // can lag its table by about a second, and the claim's conditions make a stale copy harmless.
-  const queried = await queueHeadForSites(sites, 200);
+  // Read only as much of the queue as the idle pilots can take (plus room for capped types).
+  const queried = await queueHeadForSites(sites, Math.min(200, idle.length * 4 + 8));
   const seen = new Set(queried.map((j) => j.id));
   const head = [...queried, ...(opts.fresh ?? []).filter((j) => !seen.has(j.id))].sort((a, b) =>
     String(a.qsk).localeCompare(String(b.qsk)),
@@ -305,7 +306,7 @@ export interface EndInfo {
 export async function endJob(
   job: { id: string; jobtype: string; state: JobState | JobState[]; stateAt?: string },
   to: JobState,
-  opts: { pilotId?: string; freePilot?: boolean; requireStateAt?: boolean; info?: EndInfo },
+  opts: { pilotId?: string; freePilot?: boolean; requireStateAt?: boolean; info?: EndInfo; attempt?: number },
 ): Promise<boolean> {
   const now = nowIso();
   const info = opts.info ?? {};
@@ -380,10 +381,10 @@ export async function endJob(
       // The pilot no longer holds this job (it was timed out meanwhile): end the job alone.
       return endJob(job, to, { ...opts, freePilot: false });
     }
-    if (codes.some((c) => c === 'TransactionConflict')) {
+    if (codes.some((c) => c === 'TransactionConflict') && (opts.attempt ?? 0) < 20) {
       log.debug('endJob transaction conflict; retrying', { job: job.id });
       await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
-      return endJob(job, to, opts);
+      return endJob(job, to, { ...opts, attempt: (opts.attempt ?? 0) + 1 });
     }
     throw err;
   }

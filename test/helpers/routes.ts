@@ -206,6 +206,10 @@ export async function tableSnapshot(s: Stack): Promise<Record<string, string[]>>
   try {
     const out: Record<string, string[]> = {};
     for (const t of s.tables) {
+      // The stats table is derived from the other tables' streams and written asynchronously
+      // (a previous test's job can still be counted now); any change it reflects shows up in
+      // the table it came from.
+      if (t.entity === 'stats') continue;
       const items: string[] = [];
       let start: Record<string, unknown> | undefined;
       do {
