@@ -88,9 +88,10 @@ describe('XRootD: a file closed in the server runs a job that reads it back', ()
     const d = await waitFor(
       async () => {
         const x = (await s.call('GET', `/data?location=${encodeURIComponent(location)}`)).body.data[0];
-        return x?.announced === 2 && x;
+        // The second close may be counted before the first one's rules have run: wait for both.
+        return x?.announced === 2 && x.state !== 'new' && x;
       },
-      { what: 'two announcements', timeoutMs: 30_000 },
+      { what: 'two announcements and a finished registration', timeoutMs: 30_000 },
     );
     assert.equal(d.jobIds.length, 1);
   });

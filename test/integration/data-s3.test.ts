@@ -80,8 +80,12 @@ describe('S3 ObjectCreated on the local stack (s3rver)', () => {
     await putObject('incoming/twice.txt', 'v1');
     await putObject('incoming/twice.txt', 'v2');
     const location = `s3://${BUCKET}/incoming/twice.txt`;
-    await waitFor(() => byLocation(location).then((x) => x?.announced === 2), { what: 'two announcements' });
-    const d = await byLocation(location);
+    // The second event may be counted before the first one's rules have run: wait for both.
+    const d = await waitFor(
+      () => byLocation(location).then((x) => x?.announced === 2 && x.state !== 'new' && x),
+      { what: 'two announcements and a finished registration' },
+    );
+    assert.equal(d.state, 'triggered');
     assert.equal(d.jobIds.length, 1);
   });
 });
