@@ -106,6 +106,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     region: 'us-east-1',
     credentials: { accessKeyId: 'p3slocal', secretAccessKey: 'p3slocal' },
   });
+  // Writes made through the stack kick their table's reader, so their records are delivered at
+  // once; the idle poll only catches what nobody kicks (TTL deletions, writes from outside).
+  const IDLE_STREAM_POLL_MS = 250;
   const readers = new Map<string, StreamReader>();
   for (const fn of model.functions) {
     for (const src of fn.streams) {
@@ -113,7 +116,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       if (!t?.streamArn) throw new Error(`function ${fn.name}: table ${src.table} has no stream`);
       let reader = readers.get(t.streamArn);
       if (!reader) {
-        reader = new StreamReader(streams, t.streamArn, log);
+        reader = new StreamReader(streams, t.streamArn, log, IDLE_STREAM_POLL_MS);
         readers.set(t.streamArn, reader);
       }
       reader.consumers.push(new StreamConsumer(fn, src, handlers.get(fn.name)!, log));
@@ -130,10 +133,17 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     'TransactWriteItemsCommand',
     'BatchWriteItemCommand',
   ]);
+  // Only the readers of the tables written are kicked (the stats table's writes wake nobody).
+  const readerOf = new Map<string, StreamReader>();
+  for (const t of tables) {
+    const r = t.streamArn ? readers.get(t.streamArn) : undefined;
+    if (r) readerOf.set(t.name, r);
+  }
   dynamo().middlewareStack.add(
     (next, context) => async (args) => {
       const out = await next(args);
-      if (WRITES.has(String(context.commandName))) for (const p of pollers) p.kick();
+      if (WRITES.has(String(context.commandName)))
+        for (const name of tablesWritten(args.input as Record<string, unknown>)) readerOf.get(name)?.kick();
       return out;
     },
     { step: 'initialize', name: 'p3sLocalStreamKick' },
@@ -206,4 +216,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       return stopping;
     },
   };
+}
+
+/** The tables a write request names (TableName, a transaction's items, a batch's keys). */
+function tablesWritten(input: Record<string, unknown>): string[] {
+  if (typeof input.TableName === 'string') return [input.TableName];
+  const items = input.TransactItems as Record<string, { TableName?: string }>[] | undefined;
+  if (items) return items.flatMap((it) => Object.values(it).map((op) => op.TableName ?? ''));
+  return Object.keys((input.RequestItems as object | undefined) ?? {});
 }

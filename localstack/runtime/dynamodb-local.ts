@@ -135,6 +135,11 @@ export async function startDynamoLocal(opts: {
   const args = [
     `-Xmx${opts.heapMb ?? 512}m`,
     '-XX:+UseSerialGC',
+    // C1 only: the C2 compiler's warm-up costs DynamoDB Local about as much CPU as the requests
+    // themselves for the first minutes (scripts/bench: ~2x stack CPU per job); C1 code is fast
+    // enough for a local stack. P3S_DYNAMODB_JAVA_OPTS adds or overrides JVM flags.
+    '-XX:TieredStopAtLevel=1',
+    ...(process.env.P3S_DYNAMODB_JAVA_OPTS ?? '').split(/\s+/).filter(Boolean),
     `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
     '-jar',
     join(dir, 'DynamoDBLocal.jar'),

@@ -21,6 +21,8 @@ export interface StreamSource {
   /** Logical id of the table resource (JobsTable). */
   table: string;
   batchSize: number;
+  /** Seconds Lambda gathers records before invoking (`batchWindow`, MaximumBatchingWindowInSeconds). */
+  batchWindow: number;
   maximumRetryAttempts: number;
   reportBatchItemFailures: boolean;
   filterPatterns: unknown[];
@@ -128,6 +130,7 @@ export function loadServerless(stage = 'local', file = join(root, 'serverless.ym
         lf.streams.push({
           table: streamTable(s.arn),
           batchSize: Number(s.batchSize ?? 100),
+          batchWindow: Number(s.batchWindow ?? 0),
           maximumRetryAttempts: Number(s.maximumRetryAttempts ?? 2),
           reportBatchItemFailures: s.functionResponseType === 'ReportBatchItemFailures',
           filterPatterns: (s.filterPatterns as unknown[]) ?? [],

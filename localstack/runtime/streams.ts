@@ -126,18 +126,46 @@ export class StreamConsumer {
   push(record: DynamoDBRecord, seen: number): void {
     if (!passes(this.src, record)) return;
     this.pending.push({ record, seen });
+    if (this.pending.length >= this.src.batchSize) this.windowDone?.();
     this.running ??= this.deliver().finally(() => {
       this.running = undefined;
       if (this.pending.length) this.running = this.deliver().finally(() => (this.running = undefined));
     });
   }
 
-  async idle(): Promise<void> {
+  /** Ends the batching window early (a full batch, or the stack stopping). */
+  private windowDone?: () => void;
+  private stopping = false;
+
+  /** For a stop: delivers what is pending at once (no more batching window) and waits for it. */
+  async finish(): Promise<void> {
+    this.stopping = true;
+    this.windowDone?.();
     while (this.running) await this.running;
+  }
+
+  /**
+   * Lambda's batching window: records are gathered until `batchWindow` seconds have passed since
+   * the first one, or a batch is full, before the function is invoked.
+   */
+  private async gather(): Promise<void> {
+    const windowMs = this.src.batchWindow * 1000;
+    if (windowMs <= 0 || this.stopping || this.pending.length >= this.src.batchSize) return;
+    const left = this.pending[0]!.seen + windowMs - Date.now();
+    if (left <= 0) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, left);
+      this.windowDone = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.windowDone = undefined;
   }
 
   private async deliver(): Promise<void> {
     while (this.pending.length) {
+      await this.gather();
       const batch = this.pending.slice(0, this.src.batchSize);
       this.pending = this.pending.slice(batch.length);
       let attempt = 0;
@@ -268,7 +296,7 @@ export class StreamReader {
     this.running = false;
     this.wake?.();
     await this.loop;
-    await Promise.all(this.consumers.map((c) => c.idle()));
+    await Promise.all(this.consumers.map((c) => c.finish()));
   }
 
   private sleep(ms: number): Promise<void> {
@@ -326,9 +354,11 @@ export class StreamReader {
         await this.sleep(500);
         continue;
       }
-      if (n > 0 || this.kicked) {
+      // Every write the stack's functions make kicks the reader after it completed, so a read
+      // that started after the last kick saw its record: read again only for newer kicks (after a
+      // 1 ms pause that lets a burst of writes coalesce) or when a read came back full.
+      if (this.kicked || n >= 1000) {
         quickRetry = false;
-        // Coalesce a burst of writes into the next read.
         await this.sleep(1);
         continue;
       }

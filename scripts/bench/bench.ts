@@ -114,6 +114,8 @@ interface Result {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   throughputJobsPerS: number;
   stackCpuMsPerJob: number;
+  /** The stack's CPU split: its node process (handlers, runtime) and DynamoDB Local (java). */
+  stackCpuSplitMsPerJob: { node: number; dynamodb: number };
   pilotCpuMsPerJob: number;
   wallS: number;
 }
@@ -128,6 +130,7 @@ async function run(scenario: 'idle' | 'burst'): Promise<Result> {
     await waitPilots(st, pilots);
     const ids = new Set<string>();
     const cpu0 = st.cpu();
+    const node0 = cpuSeconds(st.pids.node);
     const pcpu0 = cpuSeconds(fleet.pid!);
     const t0 = Date.now();
     if (scenario === 'idle') {
@@ -162,6 +165,7 @@ async function run(scenario: 'idle' | 'burst'): Promise<Result> {
       await new Promise((res) => setTimeout(res, 250));
     }
     const cpu = st.cpu() - cpu0;
+    const nodeCpu = cpuSeconds(st.pids.node) - node0;
     const pcpu = cpuSeconds(fleet.pid!) - pcpu0;
     const jobs = await jobsOf(st, ids);
     const lat = jobs.map((j) => Date.parse(j.payloadStartedAt ?? j.startedAt!) - Date.parse(j.definedAt));
@@ -175,6 +179,10 @@ async function run(scenario: 'idle' | 'burst'): Promise<Result> {
       latencyMs: { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99), max: Math.max(...lat) },
       throughputJobsPerS: Math.round((jobs.length / ((last - first) / 1000)) * 10) / 10,
       stackCpuMsPerJob: Math.round((cpu * 1000 * 10) / jobs.length) / 10,
+      stackCpuSplitMsPerJob: {
+        node: Math.round((nodeCpu * 1000 * 10) / jobs.length) / 10,
+        dynamodb: Math.round(((cpu - nodeCpu) * 1000 * 10) / jobs.length) / 10,
+      },
       pilotCpuMsPerJob: Math.round((pcpu * 1000 * 10) / jobs.length) / 10,
       wallS: Math.round((Date.now() - t0) / 100) / 10,
     };
@@ -193,7 +201,7 @@ for (const sc of scenarios) {
   if (!opt.json) {
     process.stdout.write(
       `${r.scenario}: ${r.pilots} pilots, ${r.jobs} jobs — dispatch latency p50 ${r.latencyMs.p50} ms, p95 ${r.latencyMs.p95} ms, p99 ${r.latencyMs.p99} ms (max ${r.latencyMs.max}); ` +
-        `throughput ${r.throughputJobsPerS} jobs/s; stack CPU ${r.stackCpuMsPerJob} ms/job (pilots ${r.pilotCpuMsPerJob} ms/job); ${r.wallS} s\n`,
+        `throughput ${r.throughputJobsPerS} jobs/s; stack CPU ${r.stackCpuMsPerJob} ms/job (node ${r.stackCpuSplitMsPerJob.node}, DynamoDB Local ${r.stackCpuSplitMsPerJob.dynamodb}; pilots ${r.pilotCpuMsPerJob} ms/job); ${r.wallS} s\n`,
     );
   }
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../localstack/runtime/dynamodb-local.ts';
@@ -34,6 +34,10 @@ export async function startStackProcess(env: Record<string, string> = {}): Promi
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      // P3S_BENCH_PROFILE=<dir>: write a V8 CPU profile of the stack there when it stops.
+      ...(process.env.P3S_BENCH_PROFILE
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.P3S_BENCH_PROFILE}`]
+        : []),
       '--import',
       'tsx',
       '--disable-warning=NodeVersionSupportWarning',
@@ -70,6 +74,8 @@ export async function startStackProcess(env: Record<string, string> = {}): Promi
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       await exited;
+      // P3S_BENCH_STACK_LOG=<file>: keep the stack's log (warnings and errors) for a look afterwards.
+      if (process.env.P3S_BENCH_STACK_LOG) writeFileSync(process.env.P3S_BENCH_STACK_LOG, log);
       rmSync(home, { recursive: true, force: true });
     },
   };

@@ -101,17 +101,25 @@ export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}
   return items.map(toJob);
 }
 
+/** Writes in chunks of 25 (BatchWriteItem's limit), a few chunks at a time, retrying unprocessed items. */
 async function batchPut(items: Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < items.length; i += 25) {
+  const chunks: Record<string, unknown>[][] = [];
+  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+  const writeChunk = async (chunk: Record<string, unknown>[]) => {
     let req: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
-      [table()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
+      [table()]: chunk.map((Item) => ({ PutRequest: { Item } })),
     };
     for (let attempt = 0; req && Object.keys(req).length; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
       const r = await db().send(new BatchWriteCommand({ RequestItems: req }));
       req = r.UnprocessedItems as typeof req;
     }
-  }
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < chunks.length) await writeChunk(chunks[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(4, chunks.length) }, worker));
 }
 
 export async function getJobItem(id: string): Promise<Record<string, unknown> | undefined> {

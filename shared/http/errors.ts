@@ -9,6 +9,7 @@ const STATUS: Record<string, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  timeout: 503,
 };
 
 export interface ErrorBody {
@@ -72,6 +73,17 @@ export function toHttpError(
     const body: ErrorBody = { code: err.code, message: err.message };
     if (err.details !== undefined) body.details = err.details;
     return { status: STATUS[err.code] ?? 400, body };
+  }
+  if (err instanceof Error && err.name === 'TimeoutError') {
+    // middy's early timeout response: the function ran out of time mid-way.
+    log.error('request timed out', { requestId });
+    return {
+      status: 503,
+      body: {
+        code: 'timeout',
+        message: `the request did not finish in time (request ${requestId}); part of it may have been applied — check before retrying`,
+      },
+    };
   }
   log.error('unhandled error', {
     requestId,
