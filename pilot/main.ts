@@ -4,6 +4,7 @@
  * shutdown that overruns) stops now, and on any exit no payload is left running.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { runPilot } from './agent.ts';
 import { runFleet } from './fleet.ts';
 import { createLogger } from './log.ts';
@@ -43,6 +44,9 @@ async function main(argv: string[]): Promise<number> {
 async function runHere(o: Options, count: number): Promise<number> {
   process.on('exit', killAllNow);
   const stop = new Stopper();
+  // Each pilot loop listens on the shared stop signals (a request, a pause, a payload): that is
+  // not a leak, so lift node's warning threshold of 10 listeners per signal.
+  setMaxListeners(count * 4 + 10, stop.soft, stop.hard);
   const log = createLogger({ level: o.logLevel, json: o.json });
   const ask = (reason: string) => {
     if (!stop.soft.aborted) {
