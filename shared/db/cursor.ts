@@ -1,13 +1,14 @@
-import type { QueryCommand, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, type QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { config } from '../config.ts';
 import { ValidationError } from '../core/errors.ts';
 import { nowIso } from '../core/util/time.ts';
 import { db } from './client.ts';
 
 /**
  * Listing cursors and the day-by-day walk over a `<X>#<day>` list index, shared by the listings
- * of jobs and data. A cursor is opaque to clients but comes back from them, so it is checked
- * before it reaches a query: a forged day or start key was a 500, a far-future day a walk that
- * never ended.
+ * of data and workflows (listNewestByDay) and of jobs. A cursor is opaque to clients but comes
+ * back from them, so it is checked before it reaches a query: a forged day or start key was a
+ * 500, a far-future day a walk that never ended.
  */
 export interface Cursor {
   /** The index partition day (YYYY-MM-DD) to resume in. */
@@ -78,4 +79,84 @@ export function dayRange(
     firstDay: nowIso(startMs).slice(0, 10),
     lastDay: w.cursorDay && w.cursorDay < endDay ? w.cursorDay : endDay,
   };
+}
+
+/**
+ * A listing newest first over a `list` index whose partitions are `<prefix><day>` and whose sort
+ * key is `timeAttr`: one day after another (within the retention window), with equality filters
+ * on other attributes, a time window, and a cursor that resumes after the last item returned.
+ * The window is compared as UTC ISO strings (what the index holds).
+ */
+export async function listNewestByDay(q: {
+  table: string;
+  prefix: string;
+  timeAttr: string;
+  equals: Record<string, unknown>;
+  since?: string;
+  until?: string;
+  limit: number;
+  cursor?: string;
+  /** Attributes to read (all when absent). */
+  projection?: readonly string[];
+}): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }> {
+  const since = utcIso(q.since);
+  const until = utcIso(q.until);
+  if (since && until && since > until) return { items: [] };
+  const names: Record<string, string> = {};
+  (q.projection ?? []).forEach((a, i) => {
+    names[`#a${i}`] = a;
+  });
+  const values: Record<string, unknown> = {};
+  const filters: string[] = [];
+  for (const [k, v] of Object.entries(q.equals)) {
+    if (v === undefined) continue;
+    names[`#${k}`] = k;
+    values[`:${k}`] = v;
+    filters.push(`#${k} = :${k}`);
+  }
+  // A key condition takes one range condition: BETWEEN when both ends are given.
+  let range = '';
+  if (since) values[':since'] = since;
+  if (until) values[':until'] = until;
+  if (since && until) range = ' AND #t BETWEEN :since AND :until';
+  else if (since) range = ' AND #t >= :since';
+  else if (until) range = ' AND #t <= :until';
+  if (range) names['#t'] = q.timeAttr; // DynamoDB rejects names the expressions do not use
+  const cursor = decodeCursor(q.cursor, new Set(['id', 'lpk', q.timeAttr]));
+  // One query per day, within the retention window whatever the window or cursor asks for.
+  const { firstDay, lastDay } = dayRange(
+    { since, until, cursorDay: cursor.day },
+    config().P3S_RETENTION_DAYS + 1,
+  );
+  let day = lastDay;
+  let start = cursor.key;
+  const out: Record<string, unknown>[] = [];
+  while (day >= firstDay) {
+    do {
+      const r = await queryFrom(
+        new QueryCommand({
+          TableName: q.table,
+          IndexName: 'list',
+          KeyConditionExpression: `lpk = :lpk${range}`,
+          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+          ProjectionExpression: q.projection?.map((_, i) => `#a${i}`).join(', '),
+          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          ExpressionAttributeValues: { ...values, ':lpk': `${q.prefix}${day}` },
+          ScanIndexForward: false,
+          Limit: Math.max(q.limit - out.length, 1) * (filters.length ? 4 : 1),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) if (out.length < q.limit) out.push(it);
+      start = r.LastEvaluatedKey;
+      if (out.length >= q.limit) {
+        // Resume after the last item returned (not after the last one DynamoDB read).
+        const last = out[out.length - 1]!;
+        const key = { id: last.id, lpk: last.lpk, [q.timeAttr]: last[q.timeAttr] };
+        return { items: out, nextCursor: encodeCursor({ day, key }) };
+      }
+    } while (start);
+    day = prevDay(day);
+  }
+  return { items: out };
 }

@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import type { Data, DataState, Trigger } from '../core/data/data.ts';
 import type { Source } from '../core/data/location.ts';
@@ -6,7 +6,7 @@ import { NotFoundError } from '../core/errors.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
-import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
+import { listNewestByDay } from './cursor.ts';
 import { dayPartition } from './items.ts';
 
 /**
@@ -155,68 +155,19 @@ export interface DataFilter {
   cursor?: string;
 }
 
-/** Index key attributes a listing cursor's start key may hold. */
-const CURSOR_KEY_ATTRS: ReadonlySet<string> = new Set(['id', 'lpk', 'registeredAt']);
-
 /** Files newest first, one registration day (index partition) after another, back to `since`. */
-export async function listData(given: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
-  // Index sort keys are UTC ISO strings: compare the window in that form, not with its offset.
-  const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
-  if (f.since && f.until && f.since > f.until) return { data: [] };
-  const names: Record<string, string> = {};
-  const values: Record<string, unknown> = {};
-  const filters: string[] = [];
-  for (const k of ['state', 'source', 'datatype', 'name'] as const) {
-    if (f[k] === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = f[k];
-    filters.push(`#${k} = :${k}`);
-  }
-  // A key condition takes one range condition: BETWEEN when both ends are given.
-  let range = '';
-  if (f.since) values[':since'] = f.since;
-  if (f.until) values[':until'] = f.until;
-  if (f.since && f.until) range = ' AND registeredAt BETWEEN :since AND :until';
-  else if (f.since) range = ' AND registeredAt >= :since';
-  else if (f.until) range = ' AND registeredAt <= :until';
-  const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
-  // One query per day, within the retention window whatever the window or cursor asks for.
-  const { firstDay, lastDay } = dayRange(
-    { since: f.since, until: f.until, cursorDay: cursor.day },
-    config().P3S_RETENTION_DAYS + 1,
-  );
-  let day = lastDay;
-  let start = cursor.key;
-  const out: Record<string, unknown>[] = [];
-  while (day >= firstDay) {
-    do {
-      const r = await queryFrom(
-        new QueryCommand({
-          TableName: table(),
-          IndexName: 'list',
-          KeyConditionExpression: `lpk = :lpk${range}`,
-          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
-          ExpressionAttributeValues: { ...values, ':lpk': `D#${day}` },
-          ScanIndexForward: false,
-          Limit: Math.max(f.limit - out.length, 1) * (filters.length ? 4 : 1),
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (out.length < f.limit) out.push(it);
-      }
-      start = r.LastEvaluatedKey;
-      if (out.length >= f.limit) {
-        // Resume after the last item returned (not after the last one DynamoDB read).
-        const last = out[out.length - 1]!;
-        const next = { day, key: { id: last.id, lpk: last.lpk, registeredAt: last.registeredAt } };
-        return { data: out.map(toData), nextCursor: encodeCursor(next) };
-      }
-    } while (start);
-    day = prevDay(day);
-  }
-  return { data: out.map(toData) };
+export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+  const r = await listNewestByDay({
+    table: table(),
+    prefix: 'D#',
+    timeAttr: 'registeredAt',
+    equals: { state: f.state, source: f.source, datatype: f.datatype, name: f.name },
+    since: f.since,
+    until: f.until,
+    limit: f.limit,
+    cursor: f.cursor,
+  });
+  return { data: r.items.map(toData), nextCursor: r.nextCursor };
 }
 
 /**

@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  BatchGetCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import { decide } from '../core/dag/advance.ts';
 import type { Dag } from '../core/dag/dag.ts';
@@ -36,7 +29,7 @@ import {
 import { log } from '../log.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
-import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
+import { listNewestByDay } from './cursor.ts';
 import { dagOf, getDag, pack, unpack } from './dags.ts';
 import { listDatatypes } from './datatypes.ts';
 import { endJob } from './dispatch.ts';
@@ -667,8 +660,6 @@ export async function getWorkflowRecord(
   return { ...toWorkflow(item), dagSpec: spec.dag, files: spec.files };
 }
 
-const CURSOR_KEY_ATTRS: ReadonlySet<string> = new Set(['id', 'lpk', 'createdAt']);
-
 /**
  * Lists workflows newest first through the `list` index (one partition per creation day, within
  * the retention window), optionally by state, DAG or user.
@@ -676,58 +667,18 @@ const CURSOR_KEY_ATTRS: ReadonlySet<string> = new Set(['id', 'lpk', 'createdAt']
 export async function listWorkflows(
   given: Omit<WorkflowListQuery, 'limit'> & { limit: number },
 ): Promise<{ workflows: Workflow[]; nextCursor?: string }> {
-  const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
-  if (f.since && f.until && f.since > f.until) return { workflows: [] };
-  const names: Record<string, string> = Object.fromEntries(SUMMARY_ATTRS.map((a, i) => [`#a${i}`, a]));
-  const values: Record<string, unknown> = {};
-  const filters: string[] = [];
-  for (const k of ['state', 'dag', 'user'] as const) {
-    if (f[k] === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = f[k];
-    filters.push(`#${k} = :${k}`);
-  }
-  let range = '';
-  if (f.since) values[':since'] = f.since;
-  if (f.until) values[':until'] = f.until;
-  if (f.since && f.until) range = ' AND createdAt BETWEEN :since AND :until';
-  else if (f.since) range = ' AND createdAt >= :since';
-  else if (f.until) range = ' AND createdAt <= :until';
-  const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
-  const { firstDay, lastDay } = dayRange(
-    { since: f.since, until: f.until, cursorDay: cursor.day },
-    config().P3S_RETENTION_DAYS + 1,
-  );
-  let day = lastDay;
-  let start = cursor.key;
-  const out: Record<string, unknown>[] = [];
-  while (day >= firstDay) {
-    do {
-      const r = await queryFrom(
-        new QueryCommand({
-          TableName: table(),
-          IndexName: 'list',
-          KeyConditionExpression: `lpk = :lpk${range}`,
-          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
-          ProjectionExpression: SUMMARY_ATTRS.map((_, i) => `#a${i}`).join(', '),
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: { ...values, ':lpk': `W#${day}` },
-          ScanIndexForward: false,
-          Limit: Math.max(f.limit - out.length, 1) * (filters.length ? 4 : 1),
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) if (out.length < f.limit) out.push(it);
-      start = r.LastEvaluatedKey;
-      if (out.length >= f.limit) {
-        const last = out[out.length - 1]!;
-        const next = { day, key: { id: last.id, lpk: last.lpk, createdAt: last.createdAt } };
-        return { workflows: out.map(toWorkflow), nextCursor: encodeCursor(next) };
-      }
-    } while (start);
-    day = prevDay(day);
-  }
-  return { workflows: out.map(toWorkflow) };
+  const r = await listNewestByDay({
+    table: table(),
+    prefix: 'W#',
+    timeAttr: 'createdAt',
+    equals: { state: given.state, dag: given.dag, user: given.user },
+    since: given.since,
+    until: given.until,
+    limit: given.limit,
+    cursor: given.cursor,
+    projection: SUMMARY_ATTRS,
+  });
+  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor };
 }
 
 /**
