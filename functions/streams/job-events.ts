@@ -12,7 +12,8 @@ import { failAll, toChange } from '../../shared/streams/records.ts';
  * written once per item. It is also the workflow advancer (a stream has at most two consumers,
  * and the matchmaker is the other): each workflow whose job started or ended in the batch gets
  * one advance step. Advancing is idempotent, so it runs before the counters are written: a
- * failure of either retries the batch without counting anything twice.
+ * failure of either retries the batch, and the counter writes of a retried batch are
+ * idempotent (StatsDelta.flush with the batch's identity), so nothing counts twice.
  */
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   const delta = new StatsDelta();
@@ -32,7 +33,12 @@ export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatch
     return failAll(event);
   }
   try {
-    await delta.flush();
+    // The batch's identity makes a retried batch's counter writes idempotent (StatsDelta.flush).
+    const recs = event.Records ?? [];
+    const batchId = recs.length
+      ? `${recs[0]!.eventSourceARN}#${recs[0]!.dynamodb?.SequenceNumber}#${recs[recs.length - 1]!.dynamodb?.SequenceNumber}#${recs.length}`
+      : undefined;
+    await delta.flush(batchId);
     return { batchItemFailures: [] };
   } catch (err) {
     log.error('job-events: stats update failed', { err: String(err) });

@@ -1,8 +1,10 @@
-import { BatchGetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { createHash } from 'node:crypto';
+import { BatchGetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
 import { ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
+import { cancellationCodes } from './conditions.ts';
 import { listJobtypes } from './jobtypes.ts';
 
 const table = () => tableName('stats');
@@ -25,39 +27,90 @@ export class StatsDelta {
     return this.items.size;
   }
 
-  async flush(): Promise<void> {
-    await Promise.all(
-      [...this.items.values()].map((it) => {
-        const names: Record<string, string> = {};
-        const values: Record<string, unknown> = {};
-        const adds: string[] = [];
-        let i = 0;
-        for (const [attr, n] of it.add) {
-          if (n === 0) continue;
-          names[`#a${i}`] = attr;
-          values[`:v${i}`] = n;
-          adds.push(`#a${i} :v${i}`);
-          i++;
-        }
-        if (!adds.length) return undefined;
-        let expr = `ADD ${adds.join(', ')}`;
-        if (it.ttl) {
-          names['#ttl'] = 'ttl';
-          values[':ttl'] = it.ttl;
-          expr += ' SET #ttl = if_not_exists(#ttl, :ttl)';
-        }
-        return db().send(
-          new UpdateCommand({
-            TableName: table(),
-            Key: { pk: it.pk, sk: it.sk },
-            UpdateExpression: expr,
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-          }),
-        );
-      }),
-    );
+  /**
+   * Writes the summed deltas. Without `batchId`, one UpdateItem per item (a failure part-way
+   * leaves the others applied). With `batchId` — a stream batch's identity — the items go in
+   * transactions of at most 100 whose ClientRequestToken derives from the batch: a retried batch
+   * (Lambda retries a failed one with the same records) re-sends the same transactions, which
+   * DynamoDB applies once within its 10-minute idempotency window; each transaction is
+   * all-or-nothing. So a retry never counts twice. Transaction conflicts with a concurrent batch
+   * (jobEvents reads two streams) are retried here with backoff.
+   */
+  async flush(batchId?: string): Promise<void> {
+    const updates = [...this.items.values()].map(toUpdate).filter((u) => u !== undefined);
+    if (batchId === undefined) {
+      await Promise.all(updates.map((u) => db().send(new UpdateCommand(u))));
+    } else {
+      const chunks: (typeof updates)[] = [];
+      for (let i = 0; i < updates.length; i += 100) chunks.push(updates.slice(i, i + 100));
+      await Promise.all(
+        chunks.map((chunk, i) =>
+          sendIdempotent(chunk, createHash('sha256').update(`${batchId}#${i}`).digest('hex').slice(0, 36)),
+        ),
+      );
+    }
     this.items.clear();
+  }
+}
+
+type Update = {
+  TableName: string;
+  Key: { pk: string; sk: string };
+  UpdateExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Record<string, unknown>;
+};
+
+function toUpdate(it: {
+  pk: string;
+  sk: string;
+  add: Map<string, number>;
+  ttl?: number;
+}): Update | undefined {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  const adds: string[] = [];
+  let i = 0;
+  for (const [attr, n] of it.add) {
+    if (n === 0) continue;
+    names[`#a${i}`] = attr;
+    values[`:v${i}`] = n;
+    adds.push(`#a${i} :v${i}`);
+    i++;
+  }
+  if (!adds.length) return undefined;
+  let expr = `ADD ${adds.join(', ')}`;
+  if (it.ttl) {
+    names['#ttl'] = 'ttl';
+    values[':ttl'] = it.ttl;
+    expr += ' SET #ttl = if_not_exists(#ttl, :ttl)';
+  }
+  return {
+    TableName: table(),
+    Key: { pk: it.pk, sk: it.sk },
+    UpdateExpression: expr,
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
+  };
+}
+
+async function sendIdempotent(updates: Update[], token: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await db().send(
+        new TransactWriteCommand({
+          TransactItems: updates.map((Update) => ({ Update })),
+          ClientRequestToken: token,
+        }),
+      );
+      return;
+    } catch (err) {
+      const conflict =
+        (err as Error)?.name === 'TransactionInProgressException' ||
+        cancellationCodes(err).some((c) => c === 'TransactionConflict');
+      if (!conflict || attempt >= 10) throw err;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+    }
   }
 }
 
