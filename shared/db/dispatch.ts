@@ -123,14 +123,19 @@ export function queueHead(site: string | undefined, limit: number): Promise<JobI
  * given a job concurrently (by the matchmaker), that job is returned.
  */
 export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
-  const head = await queueHead(pilot.site, 8);
+  const contended = isContended(pilot.id);
+  const head = await queueHead(pilot.site, contended ? 32 : 8);
   const skipTypes = new Set<string>();
-  // First try the head of the queue (exact priority/FIFO order for an uncontended pilot); after a
-  // lost race pick at random among the rest, so racing pilots spread out instead of all
-  // colliding on the same next job. A bounded number of attempts: the matchmaker covers the rest.
+  // Uncontended, the first try is the head of the queue (exact priority/FIFO order). When this
+  // pilot has been losing races (many pilots polling at once, all reading the same head), the
+  // first try is a random job of the head's priority, as is every try after a lost race: racing
+  // pilots spread out instead of all colliding on the same next job, and a lower priority is
+  // never taken while a higher one is left. A bounded number of attempts: the matchmaker covers
+  // the rest.
   let candidates = head;
   for (let attempt = 0; attempt < MAX_FAST_PATH_ATTEMPTS && candidates.length; attempt++) {
-    const i = attempt === 0 ? 0 : Math.floor(Math.random() * candidates.length);
+    const top = candidates.filter((c) => c.priority === candidates[0]!.priority).length;
+    const i = attempt === 0 && !contended ? 0 : Math.floor(Math.random() * top);
     const job = candidates[i]!;
     candidates = candidates.filter((_, k) => k !== i);
     if (skipTypes.has(job.jobtype)) {
@@ -139,6 +144,7 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
     }
     const r = await claim(job, pilot);
     if (r.ok) return r.job;
+    if (r.reason === 'job' || r.reason === 'conflict') noteLostRace(pilot.id);
     if (r.reason === 'cap') {
       skipTypes.add(job.jobtype);
       candidates = candidates.filter((c) => c.jobtype !== job.jobtype);
@@ -152,6 +158,37 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
 }
 
 const MAX_FAST_PATH_ATTEMPTS = 6;
+/**
+ * Whether a pilot's claim should expect to race: the pilot itself lost a race in the last
+ * CONTENDED_MS, or claims in this container recently lost CROWD races within a second (many
+ * pilots polling at once). Memory is per container: on Lambda a poll that reaches another
+ * container starts uncontended, which only costs it a possible lost race. A lone pilot never
+ * races, so it always takes the exact head of the queue.
+ */
+function isContended(pilotId: string): boolean {
+  const now = Date.now();
+  if (now - (lostRaceAt.get(pilotId) ?? 0) < CONTENDED_MS) return true;
+  // A crowd: CROWD losses within a second of each other, the last one recent.
+  const n = recentLosses.length;
+  return (
+    n >= CROWD && recentLosses[n - 1]! - recentLosses[0]! < 1000 && now - recentLosses[n - 1]! < CONTENDED_MS
+  );
+}
+
+const CONTENDED_MS = 2000;
+const CROWD = 5;
+const lostRaceAt = new Map<string, number>();
+/** Times of this container's last CROWD lost races, oldest first. */
+const recentLosses: number[] = [];
+
+function noteLostRace(pilotId: string): void {
+  const now = Date.now();
+  if (lostRaceAt.size > 10_000)
+    for (const [id, at] of lostRaceAt) if (now - at >= CONTENDED_MS) lostRaceAt.delete(id);
+  lostRaceAt.set(pilotId, now);
+  recentLosses.push(now);
+  if (recentLosses.length > CROWD) recentLosses.shift();
+}
 
 /** The job a pilot was given and has not started yet, if any. */
 export async function assignedJob(pilotId: string): Promise<Job | undefined> {
