@@ -1,7 +1,8 @@
 /**
  * `npm test`: starts one DynamoDB Local (in memory) for the whole run, then runs the test files
  * with node's test runner. Each test file creates its own tables (random prefix) and drops them.
- * Usage: test/run.ts [unit|integration|e2e ...] (default: all three, in that order)
+ * Usage: test/run.ts [unit|integration|e2e|path/to/x.test.ts ...] (default: all three groups, in
+ * that order). A path runs that file alone (with the shared DynamoDB Local it needs).
  */
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
@@ -9,7 +10,9 @@ import { join, relative } from 'node:path';
 import { startDynamoLocal } from '../localstack/runtime/dynamodb-local.ts';
 
 const root = join(import.meta.dirname, '..');
-const groups = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'e2e'];
+const args = process.argv.slice(2);
+const groups = args.length ? args.filter((a) => !a.endsWith('.test.ts')) : ['unit', 'integration', 'e2e'];
+const single = args.filter((a) => a.endsWith('.test.ts')).map((a) => relative(root, join(process.cwd(), a)));
 
 function files(dir: string): string[] {
   const out: string[] = [];
@@ -21,8 +24,8 @@ function files(dir: string): string[] {
   return out.sort();
 }
 
-const list = groups.flatMap((g) => files(join(root, 'test', g)));
-const needsDb = groups.some((g) => g !== 'unit');
+const list = [...groups.flatMap((g) => files(join(root, 'test', g))), ...single];
+const needsDb = groups.some((g) => g !== 'unit') || single.some((f) => !f.startsWith(join('test', 'unit')));
 const started = Date.now();
 const ddb = needsDb ? await startDynamoLocal({ heapMb: 1024 }) : undefined;
 if (ddb) process.stdout.write(`# DynamoDB Local for tests at ${ddb.endpoint} (${Date.now() - started} ms)\n`);
