@@ -1,21 +1,24 @@
 /**
  * `npm test`: starts one DynamoDB Local (in memory) for the whole run, then runs the test files
  * with node's test runner. Each test file creates its own tables (random prefix) and drops them.
- * Usage: test/run.ts [unit|integration|e2e|path/to/x.test.ts ...] (default: all three groups, in
+ * Usage: test/run.ts [unit|integration|e2e|chaos|path/to/x.test.ts ...] (default: all four groups, in
  * that order). A path runs that file alone (with the shared DynamoDB Local it needs).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startDynamoLocal } from '../localstack/runtime/dynamodb-local.ts';
 
 const root = join(import.meta.dirname, '..');
 const args = process.argv.slice(2);
-const groups = args.length ? args.filter((a) => !a.endsWith('.test.ts')) : ['unit', 'integration', 'e2e'];
+const groups = args.length
+  ? args.filter((a) => !a.endsWith('.test.ts'))
+  : ['unit', 'integration', 'e2e', 'chaos'];
 const single = args.filter((a) => a.endsWith('.test.ts')).map((a) => relative(root, join(process.cwd(), a)));
 
 function files(dir: string): string[] {
   const out: string[] = [];
+  if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     if (statSync(p).isDirectory()) out.push(...files(p));
