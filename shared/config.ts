@@ -24,6 +24,28 @@ export const Config = z.object({
   P3S_LONGPOLL_CHECK_MS: z.coerce.number().int().positive().default(250),
   /** Days a terminal job, stopped pilot or processed file is kept before TTL purge. */
   P3S_RETENTION_DAYS: z.coerce.number().positive().default(7),
+  /**
+   * Least time between two runs of the sweeper (shared/db/sweeper.ts, docs/matching.md "The
+   * sweeper"), seconds. The reaper calls it at the end of a run once this much has passed since
+   * the last sweep (a lease in the stats table: one sweep at a time, whatever runs the reaper).
+   */
+  P3S_SWEEP_INTERVAL: seconds(60),
+  /**
+   * How long the sweeper waits between reading the job types' counters and counting in-flight
+   * jobs through the `byState` index, ms: the index trails its table (about a second on AWS).
+   */
+  P3S_INDEX_LAG_MS: z.coerce.number().int().nonnegative().default(1000),
+  /**
+   * Seconds a difference between a live stats counter and the jobs table must stay unchanged
+   * before the sweeper corrects the counter: longer than a stream batch can be in transit
+   * (the jobs stream's function may time out, 30 s, and be retried twice).
+   */
+  P3S_COUNTER_SETTLE: seconds(120),
+  /**
+   * Seconds a file may stay `new` before its registration counts as dead and the sweeper (or a
+   * new announcement) runs its outstanding rules (above any Lambda timeout here, 30 s).
+   */
+  P3S_DATA_RECLAIM_AFTER: seconds(60),
   /** Heartbeat period suggested to pilots, seconds. */
   P3S_PILOT_BEAT: seconds(5),
   /** S3 buckets whose ObjectCreated events register data, comma separated (set by serverless.yml); empty = any. */

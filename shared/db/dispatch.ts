@@ -62,7 +62,8 @@ export async function claim(
             Update: {
               TableName: jobtypes(),
               Key: { name: job.jobtype },
-              UpdateExpression: 'ADD inFlight :one',
+              // inFlightOps counts every change of inFlight: the sweeper's recount is conditioned on it.
+              UpdateExpression: 'ADD inFlight :one, inFlightOps :one',
               ConditionExpression: 'attribute_not_exists(#limit) OR inFlight < #limit',
               ExpressionAttributeNames: { '#limit': 'limit' },
               ExpressionAttributeValues: { ':one': 1 },
@@ -390,8 +391,8 @@ export async function endJob(
       Update: {
         TableName: jobtypes(),
         Key: { name: job.jobtype },
-        UpdateExpression: 'ADD inFlight :minus',
-        ExpressionAttributeValues: { ':minus': -1 },
+        UpdateExpression: 'ADD inFlight :minus, inFlightOps :one',
+        ExpressionAttributeValues: { ':minus': -1, ':one': 1 },
       },
     });
   }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   DeleteCommand,
   GetCommand,
+  PutCommand,
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -36,16 +38,23 @@ export interface CreateOptions {
   state?: 'template';
   /** Extra attributes for data-triggered jobs (rule id, data id). */
   extra?: Record<string, string>;
+  /**
+   * Ids chosen by the caller (deterministic, shared/core/util/ids.ts), one per job. Each job is
+   * then written with a conditional Put: a job whose id exists already (an earlier attempt of
+   * the same work) is left as it is, never overwritten — so a retried creation makes each job
+   * once. Without `ids`, jobs get fresh UUIDs and are written in batches.
+   */
+  ids?: string[];
 }
 
 /** Builds the stored item for a new job. Queued (defined, not held) jobs enter the queue index. */
 export function newJobItem(
   sub: JobSubmission,
   defaults: { priority: number },
-  opts: CreateOptions & { vertex?: string; seq?: number },
+  opts: CreateOptions & { vertex?: string; seq?: number; id?: string },
   now: string,
 ) {
-  const id = randomUUID();
+  const id = opts.id ?? randomUUID();
   const env = { ...sub.env };
   if (opts.inputFile) env.P3S_INPUT_FILE = opts.inputFile;
   const priority = sub.priority ?? defaults.priority;
@@ -82,23 +91,45 @@ export function newJobItem(
 
 /**
  * Creates jobs (one BatchWrite per 25). Ids are fresh UUIDs made here, so no condition is needed;
- * the job type's default priority applies to jobs submitted without one.
+ * the job type's default priority applies to jobs submitted without one. With `opts.ids`, each
+ * job is a conditional Put that leaves an existing job of that id alone (see CreateOptions.ids);
+ * the jobs returned are then the ones this call meant to write.
  */
 export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}): Promise<Job[]> {
   if (opts.vertices && opts.vertices.length !== subs.length)
     throw new ValidationError('vertices must match jobs');
+  if (opts.ids && opts.ids.length !== subs.length) throw new ValidationError('ids must match jobs');
   const types = await getJobtypes(subs.map((s) => s.jobtype));
   const now = nowIso();
   const items = subs.map((s, i) =>
     newJobItem(
       s,
       { priority: types.get(s.jobtype)?.priority ?? 0 },
-      { ...opts, vertex: opts.vertices?.[i], seq: i },
+      { ...opts, vertex: opts.vertices?.[i], seq: i, id: opts.ids?.[i] },
       now,
     ),
   );
-  await batchPut(items);
+  if (opts.ids) await putOnce(items);
+  else await batchPut(items);
   return items.map(toJob);
+}
+
+/** Conditional Puts, a few at a time: an item whose id exists is kept as it is. */
+async function putOnce(items: Record<string, unknown>[]): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const Item = items[next++]!;
+      try {
+        await db().send(
+          new PutCommand({ TableName: table(), Item, ConditionExpression: 'attribute_not_exists(id)' }),
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, items.length) }, worker));
 }
 
 /** Writes in chunks of 25 (BatchWriteItem's limit), a few chunks at a time, retrying unprocessed items. */
@@ -125,6 +156,23 @@ async function batchPut(items: Record<string, unknown>[]): Promise<void> {
 export async function getJobItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
   return r.Item;
+}
+
+/** Which of `ids` (at most 100) name an existing job: one consistent BatchGet of the keys. */
+export async function existingJobIds(ids: readonly string[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  if (!ids.length) return out;
+  if (ids.length > 100) throw new Error('existingJobIds: at most 100 ids');
+  let req: Record<string, unknown> | undefined = {
+    [table()]: { Keys: ids.map((id) => ({ id })), ConsistentRead: true, ProjectionExpression: 'id' },
+  };
+  for (let attempt = 0; req && Object.keys(req).length; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
+    const r = await db().send(new BatchGetCommand({ RequestItems: req as never }));
+    for (const it of r.Responses?.[table()] ?? []) out.add(String(it.id));
+    req = r.UnprocessedKeys as typeof req;
+  }
+  return out;
 }
 
 export async function getJob(id: string): Promise<Job> {

@@ -2,12 +2,22 @@ import { BatchGetCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sd
 import { tableName } from '../config.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
 import { db } from './client.ts';
+import { isConditionFailed } from './conditions.ts';
 
 const table = () => tableName('jobtypes');
 
+/** Bookkeeping attributes of the sweeper's recount (see recountInFlight), not part of a Jobtype. */
+const INTERNAL = ['inFlightOps'] as const;
+
+function toJobtype(item: Record<string, unknown>): Jobtype {
+  const out: Record<string, unknown> = { ...item };
+  for (const k of INTERNAL) delete out[k];
+  return out as unknown as Jobtype;
+}
+
 export async function getJobtype(name: string): Promise<Jobtype | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  return r.Item as Jobtype | undefined;
+  return r.Item && toJobtype(r.Item);
 }
 
 export async function listJobtypes(): Promise<Jobtype[]> {
@@ -15,7 +25,7 @@ export async function listJobtypes(): Promise<Jobtype[]> {
   let start: Record<string, unknown> | undefined;
   do {
     const r = await db().send(new ScanCommand({ TableName: table(), ExclusiveStartKey: start }));
-    out.push(...((r.Items ?? []) as Jobtype[]));
+    out.push(...(r.Items ?? []).map(toJobtype));
     start = r.LastEvaluatedKey;
   } while (start);
   return out.map((t) => ({ ...t, inFlight: t.inFlight ?? 0 })).sort((a, b) => a.name.localeCompare(b.name));
@@ -30,7 +40,7 @@ export async function getJobtypes(names: string[]): Promise<Map<string, Jobtype>
     let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = { [table()]: { Keys: keys } };
     while (req && Object.keys(req).length) {
       const r = await db().send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of (r.Responses?.[table()] ?? []) as Jobtype[]) out.set(it.name, it);
+      for (const it of r.Responses?.[table()] ?? []) out.set(String(it.name), toJobtype(it));
       req = r.UnprocessedKeys as typeof req;
     }
   }
@@ -65,5 +75,72 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       ReturnValues: 'ALL_NEW',
     }),
   );
-  return r.Attributes as Jobtype;
+  return toJobtype(r.Attributes!);
+}
+
+/** A job type's in-flight counter and its change count, as the sweeper reads them. */
+export interface InFlightSeen {
+  name: string;
+  inFlight?: number;
+  /** How many claims and ends have changed `inFlight` (dispatch.ts adds one in each). */
+  inFlightOps?: number;
+}
+
+/** Every job type's counter, read consistently (a small table: one Scan page in practice). */
+export async function inFlightCounters(): Promise<InFlightSeen[]> {
+  const out: InFlightSeen[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const r = await db().send(
+      new ScanCommand({
+        TableName: table(),
+        ConsistentRead: true,
+        ProjectionExpression: '#n, inFlight, inFlightOps',
+        ExpressionAttributeNames: { '#n': 'name' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    out.push(...((r.Items ?? []) as InFlightSeen[]));
+    start = r.LastEvaluatedKey;
+  } while (start);
+  return out;
+}
+
+/**
+ * The sweeper's repair of a drifted counter: sets `inFlight` to `count` (the jobs of the type
+ * found dispatched or running) only if no claim or end has touched it since `seen` was read —
+ * conditioned on the op counter and the value seen, so a claim or an end racing the recount
+ * makes it change nothing (it is tried again at the next sweep). The recount counts as an op
+ * itself, so two recounts from the same reading cannot both apply. False when it lost.
+ */
+export async function recountInFlight(seen: InFlightSeen, count: number): Promise<boolean> {
+  const names: Record<string, string> = { '#n': 'name' };
+  const values: Record<string, unknown> = { ':count': count, ':one': 1 };
+  const conds = ['attribute_exists(#n)'];
+  if (seen.inFlightOps === undefined) conds.push('attribute_not_exists(inFlightOps)');
+  else {
+    conds.push('inFlightOps = :ops');
+    values[':ops'] = seen.inFlightOps;
+  }
+  if (seen.inFlight === undefined) conds.push('attribute_not_exists(inFlight)');
+  else {
+    conds.push('inFlight = :seen');
+    values[':seen'] = seen.inFlight;
+  }
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { name: seen.name },
+        UpdateExpression: 'SET inFlight = :count ADD inFlightOps :one',
+        ConditionExpression: conds.join(' AND '),
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailed(err)) return false;
+    throw err;
+  }
 }

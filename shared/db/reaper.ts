@@ -8,6 +8,7 @@ import { getJobItem } from './jobs.ts';
 import { listJobtypes } from './jobtypes.ts';
 import { endPilot, freePilot, livePilots, requestJobKill } from './pilots.ts';
 import { shedQueues } from './shedding.ts';
+import { type SweepReport, sweepIfDue } from './sweeper.ts';
 
 export interface ReapReport {
   pilotsTimedOut: number;
@@ -15,6 +16,8 @@ export interface ReapReport {
   jobsTimelimit: number;
   jobsStale: number;
   matched: number;
+  /** What the sweeper repaired, when a sweep was due (shared/db/sweeper.ts). */
+  swept?: SweepReport;
 }
 
 type Item = Record<string, unknown> & { id: string; jobtype: string; state: JobState; stateAt: string };
@@ -116,5 +119,10 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
   rep.matched = await matchRound({ staleMs: (c.P3S_LONGPOLL_MAX + c.P3S_HEARTBEAT_TIMEOUT) * 1000 });
   if (rep.pilotsTimedOut || rep.jobsPilotTO || rep.jobsTimelimit || rep.jobsStale)
     log.info('reaper', { ...rep });
+  // Last, and never in the way of the timeouts above: a failed sweep is retried at the next run.
+  rep.swept = await sweepIfDue(nowMs).catch((err) => {
+    log.error('sweep failed', { err: String((err as Error)?.stack ?? err) });
+    return undefined;
+  });
   return rep;
 }

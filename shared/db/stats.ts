@@ -4,7 +4,7 @@ import { tableName } from '../config.ts';
 import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
 import { ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
-import { cancellationCodes } from './conditions.ts';
+import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { listJobtypes } from './jobtypes.ts';
 
 const table = () => tableName('stats');
@@ -138,6 +138,29 @@ export async function counters(): Promise<Record<string, Record<string, number>>
     start = r.LastEvaluatedKey;
   } while (start);
   return out;
+}
+
+/**
+ * The sweeper's correction of a drifted counter (`count` / `sk`): adds `delta` only if the
+ * counter still holds `seen` (0 also matches a counter never written), so a stream batch that
+ * lands meanwhile makes it change nothing. False when it lost.
+ */
+export async function correctCounter(sk: string, seen: number, delta: number): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { pk: 'count', sk },
+        UpdateExpression: 'ADD n :d',
+        ConditionExpression: seen === 0 ? 'attribute_not_exists(n) OR n = :seen' : 'n = :seen',
+        ExpressionAttributeValues: { ':d': delta, ':seen': seen },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailed(err)) return false;
+    throw err;
+  }
 }
 
 function minutesBack(n: number, nowMs: number): string[] {

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import { decide } from '../core/dag/advance.ts';
 import type { Dag } from '../core/dag/dag.ts';
@@ -14,6 +21,7 @@ import {
   queuePartition,
   queueSortKey,
 } from '../core/job/job.ts';
+import { uuidFrom } from '../core/util/ids.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import {
   cancelMessage,
@@ -171,7 +179,16 @@ export interface CreateWorkflowOptions {
   inputFile?: string;
   dataId?: string;
   rule?: string;
+  /**
+   * The workflow's id, chosen by the caller (derived from a file and its rule): creating it
+   * again — a takeover of a registration that died — finds the workflow instead of making a
+   * second one, and its jobs get ids derived from it, written conditionally.
+   */
+  id?: string;
 }
+
+/** The one partition of the sparse `open` index: workflows started and not yet fully ended. */
+const OPEN = 'open';
 
 function toWorkflow(item: Record<string, unknown>): Workflow {
   const out: Record<string, unknown> = {};
@@ -202,9 +219,10 @@ export async function createWorkflow(
 
 /** Stores the jobs and the item of a new `template` workflow; returns its id. */
 async function insertWorkflow(input: WorkflowCreate, opts: CreateWorkflowOptions): Promise<string> {
+  if (opts.id && (await workflowExists(opts.id))) return opts.id;
   const dag = dagOf(await getDag(input.dag));
   const types = await listDatatypes();
-  const id = randomUUID();
+  const id = opts.id ?? randomUUID();
   const inst = instantiate(dag, {
     workflowId: id,
     datatypes: new Map(types.map((t) => [t.name, t])),
@@ -237,6 +255,7 @@ async function insertWorkflow(input: WorkflowCreate, opts: CreateWorkflowOptions
     vertices: inst.jobs.map((j) => j.vertex),
     state: 'template',
     extra,
+    ids: opts.id ? inst.jobs.map((j) => uuidFrom('workflow-job', id, j.vertex)) : undefined,
   });
   const spec: Spec = { ...specBase, jobs: Object.fromEntries(jobs.map((j) => [j.vertex!, j.id])) };
   const now = nowIso();
@@ -262,6 +281,8 @@ async function insertWorkflow(input: WorkflowCreate, opts: CreateWorkflowOptions
       new PutCommand({ TableName: table(), Item: item, ConditionExpression: 'attribute_not_exists(id)' }),
     );
   } catch (err) {
+    // Made meanwhile by another attempt at the same work: those jobs are its jobs too.
+    if (opts.id && isConditionFailed(err)) return id;
     // Template jobs never run on their own; removing them keeps a failed create from leaving litter.
     await forEach(jobs, (j) => deleteJob(j.id)).catch((e) =>
       log.warn('workflow jobs left behind by a failed create', { workflow: id, err: String(e) }),
@@ -279,7 +300,7 @@ async function insertWorkflow(input: WorkflowCreate, opts: CreateWorkflowOptions
  */
 export async function createWorkflowForFile(
   action: WorkflowAction,
-  ctx: { rule: string; user?: string; file: { id: string; location: string; name: string } },
+  ctx: { rule: string; user?: string; file: { id: string; location: string; name: string }; id?: string },
 ): Promise<string> {
   try {
     const id = await insertWorkflow(
@@ -290,7 +311,7 @@ export async function createWorkflowForFile(
         fileinfo: action.fileinfo,
         jobinfo: action.jobinfo,
       },
-      { user: ctx.user, inputFile: ctx.file.location, dataId: ctx.file.id, rule: ctx.rule },
+      { user: ctx.user, inputFile: ctx.file.location, dataId: ctx.file.id, rule: ctx.rule, id: ctx.id },
     );
     await startWorkflow(id);
     return id;
@@ -318,10 +339,16 @@ async function startWorkflow(id: string): Promise<void> {
       new UpdateCommand({
         TableName: table(),
         Key: { id },
-        UpdateExpression: 'SET #s = :defined, definedAt = :now, stateAt = :now',
+        // Started: in the `open` index, where the sweeper finds it, until all its jobs have ended.
+        UpdateExpression: 'SET #s = :defined, definedAt = :now, stateAt = :now, opk = :open',
         ConditionExpression: '#s = :template',
         ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':defined': 'defined', ':template': 'template', ':now': now },
+        ExpressionAttributeValues: {
+          ':defined': 'defined',
+          ':template': 'template',
+          ':now': now,
+          ':open': OPEN,
+        },
       }),
     );
   } catch (err) {
@@ -348,7 +375,9 @@ export interface AdvanceResult {
  * One advance step: reads every job's current state (consistent reads by id, never the
  * eventually consistent index, so a just-finished parent is seen), applies `decide`, and moves
  * the workflow's state forward. A cancelled workflow only has its waiting jobs cancelled; a
- * template workflow, or one that no longer exists, is left alone. Idempotent.
+ * template workflow, or one that no longer exists, is left alone. A job that no longer exists
+ * (deleted, or purged by TTL) counts as `cancelled`: its descendants are cancelled and the
+ * workflow ends `cancelled` (or `failed`) instead of waiting for it for ever. Idempotent.
  */
 export async function advanceWorkflow(id: string): Promise<AdvanceResult> {
   const result: AdvanceResult = { defined: [], finished: [], cancelled: [] };
@@ -359,12 +388,10 @@ export async function advanceWorkflow(id: string): Promise<AdvanceResult> {
   if (current === 'template') return result;
   const spec = unpack<Spec>(item.spec);
   const jobs = await loadJobs(spec.jobs);
-  if (jobs.size < Object.keys(spec.jobs).length) {
-    log.warn('workflow jobs missing (being deleted?); not advancing', { workflow: id });
-    return result;
-  }
   const states: Record<string, JobState> = {};
-  for (const [v, j] of jobs) states[v] = j.state;
+  for (const v of Object.keys(spec.jobs)) states[v] = jobs.get(v)?.state ?? 'cancelled';
+  if (jobs.size < Object.keys(spec.jobs).length)
+    log.info('workflow jobs deleted; they count as cancelled', { workflow: id });
   const now = nowIso();
   let next: WorkflowState = current;
 
@@ -462,6 +489,8 @@ async function setWorkflowState(
 ): Promise<WorkflowState> {
   const id = item.id as string;
   const from = item.state as WorkflowState;
+  // Every job has ended (so `to` is an end state): nothing left to advance, out of the `open` index.
+  const close = ndone >= Number(item.nvertices) ? ' REMOVE opk' : '';
   if (statesBefore(to).includes(from)) {
     const names: Record<string, string> = { '#s': 'state' };
     const values: Record<string, unknown> = { ':to': to, ':now': now, ':n': ndone };
@@ -481,7 +510,7 @@ async function setWorkflowState(
         new UpdateCommand({
           TableName: table(),
           Key: { id },
-          UpdateExpression: `SET ${set}`,
+          UpdateExpression: `SET ${set}${close}`,
           ConditionExpression: `#s IN (${allowed.map((_, i) => `:f${i}`).join(', ')})`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -493,14 +522,14 @@ async function setWorkflowState(
       // Someone moved it at least as far: only the count may still be ours to raise.
     }
   }
-  if (ndone > Number(item.ndone ?? 0)) {
+  if (ndone > Number(item.ndone ?? 0) || (close && item.opk)) {
     await db()
       .send(
         new UpdateCommand({
           TableName: table(),
           Key: { id },
-          UpdateExpression: 'SET ndone = :n',
-          ConditionExpression: 'attribute_exists(id) AND (attribute_not_exists(ndone) OR ndone < :n)',
+          UpdateExpression: `SET ndone = :n${close}`,
+          ConditionExpression: `attribute_exists(id) AND (attribute_not_exists(ndone) OR ndone ${close ? '<=' : '<'} :n)`,
           ExpressionAttributeValues: { ':n': ndone },
         }),
       )
@@ -612,6 +641,36 @@ export async function deleteWorkflow(
   });
   await db().send(new DeleteCommand({ TableName: table(), Key: { id } }));
   return { deleted: id, jobs: deleted, inFlight };
+}
+
+/** Whether a workflow of this id exists (a consistent read of its key only). */
+export async function workflowExists(id: string): Promise<boolean> {
+  const r = await db().send(
+    new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true, ProjectionExpression: 'id' }),
+  );
+  return Boolean(r.Item);
+}
+
+/**
+ * One page of the workflows that may still need an advance step — started and not every job
+ * ended — oldest first, through the sparse `open` index (keys only). Its size is the number of
+ * workflows in progress, never the history. `after` is the previous page's `next`.
+ */
+export async function openWorkflows(
+  limit: number,
+  after?: Record<string, unknown>,
+): Promise<{ ids: string[]; next?: Record<string, unknown> }> {
+  const r = await db().send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: 'open',
+      KeyConditionExpression: 'opk = :o',
+      ExpressionAttributeValues: { ':o': OPEN },
+      Limit: limit,
+      ExclusiveStartKey: after,
+    }),
+  );
+  return { ids: (r.Items ?? []).map((it) => String(it.id)), next: r.LastEvaluatedKey };
 }
 
 /** A workflow with each job's state and the files on its edges. */

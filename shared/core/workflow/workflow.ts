@@ -99,17 +99,23 @@ export function statesBefore(to: WorkflowState): WorkflowState[] {
 
 /**
  * The workflow a job change should advance, if any: a workflow job that entered `running` (the
- * workflow becomes `running`) or a terminal state (its children may be released, or cancelled).
- * Other changes — creation as `template`, release to `defined`, dispatch, heartbeats,
- * deletions — decide nothing new.
+ * workflow becomes `running`) or a terminal state (its children may be released, or cancelled),
+ * or a workflow job deleted before it ended (a deleted job counts as `cancelled`). Other
+ * changes — creation as `template`, release to `defined`, dispatch, heartbeats, the deletion or
+ * TTL purge of an ended job — decide nothing new.
  */
 export function workflowToAdvance(
   old: Record<string, unknown> | undefined,
   now: Record<string, unknown> | undefined,
 ): string | undefined {
-  const id = now?.workflowId;
+  if (!now) {
+    const gone = old?.workflowId;
+    const was = old?.state as JobState | undefined;
+    return typeof gone === 'string' && gone && was && !TERMINAL.has(was) ? gone : undefined;
+  }
+  const id = now.workflowId;
   if (typeof id !== 'string' || !id) return undefined;
-  const state = now?.state as JobState | undefined;
+  const state = now.state as JobState | undefined;
   if (!state || state === old?.state) return undefined;
   return state === 'running' || TERMINAL.has(state) ? id : undefined;
 }
