@@ -7,6 +7,7 @@ import { tableName } from '../../shared/config.ts';
 import { db } from '../../shared/db/client.ts';
 import { sweep } from '../../shared/db/sweeper.ts';
 import { failRequests, pauseSweeper, resumeSweeper } from '../helpers/faults.ts';
+import { SimPilot } from '../helpers/pilot-sim.ts';
 import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
 
 /**
@@ -142,7 +143,8 @@ describe('half-registered files', () => {
     await addRule({
       name: 'b1-jobs',
       match: { pattern: 'race_*.dat' },
-      action: { jobs: templates },
+      // Ahead of anything an earlier test left queued, for the pilot below.
+      action: { jobs: templates.map((t) => ({ ...t, priority: 100 })) },
       limit: { files: 1, window: 3600 },
     });
     await addRule({
@@ -162,6 +164,16 @@ describe('half-registered files', () => {
     assert.equal((await dataItem(id))?.state, 'new');
     const made = await itemsWith('jobs', 'rule', 'b1-jobs');
     assert.equal(made.length, 2, 'the dead attempt made b1’s jobs');
+    // One of them is dispatched already: a retry must not write it again (it would run twice).
+    const pilot = new SimPilot(s);
+    assert.equal((await pilot.register()).status, 201);
+    const taken = await waitFor(
+      async () => {
+        const r = await pilot.poll();
+        return r.body.state === 'dispatched' && String(r.body.job.id);
+      },
+      { what: 'a pilot to take one of b1’s jobs' },
+    );
 
     // Past the grace, five re-announcements and three sweeps at once.
     await waitFor(() => Date.now() > crashedAt + RECLAIM_AFTER_S * 1000 + 100, {
@@ -195,7 +207,12 @@ describe('half-registered files', () => {
       'b1 is found done (not `limited`: its slot went to the dead attempt), b2 runs',
     );
     assert.deepEqual([...triggers[0]!.jobs!].sort(), made.map((j) => j.id).sort());
-    assert.equal((await itemsWith('jobs', 'rule', 'b1-jobs')).length, 2, 'b1’s jobs once');
+    const b1 = await itemsWith('jobs', 'rule', 'b1-jobs');
+    assert.equal(b1.length, 2, 'b1’s jobs once');
+    const dispatched = b1.find((j) => j.id === taken)!;
+    assert.equal(dispatched.state, 'dispatched', 'the job the pilot holds was left alone');
+    assert.equal(dispatched.pilotId, pilot.id);
+    await pilot.report({ event: 'stopped' });
     const workflows = await itemsWith('workflows', 'dataId', id);
     assert.deepEqual(
       workflows.map((w) => w.id),
@@ -203,5 +220,34 @@ describe('half-registered files', () => {
       'one workflow',
     );
     assert.equal((await itemsWith('jobs', 'workflowId', String(triggers[1]!.workflowId))).length, 2);
+  });
+
+  test('a workflow made but not recorded is found by the takeover, not made again', async () => {
+    await addRule({
+      name: 'c-workflow',
+      match: { pattern: 'wfc_*.dat' },
+      action: { workflow: { dag: 'chaos-pair' } },
+    });
+    await pauseSweeper();
+    // The workflow is made and started; recording the outcome (the file's last write) dies.
+    const fault = failRequests((cmd, input) => cmd === 'UpdateItem' && input.TableName === tableName('data'));
+    const location = '/data/in/wfc_1.dat';
+    assert.equal((await announce(location)).status, 500);
+    fault.disarm();
+    const crashedAt = Date.now();
+    const id = await idOf(location);
+    const before = await itemsWith('workflows', 'dataId', id);
+    assert.equal(before.length, 1, 'the dead attempt made the workflow');
+
+    await waitFor(() => Date.now() > crashedAt + RECLAIM_AFTER_S * 1000 + 100, {
+      timeoutMs: 10_000,
+      what: 'the grace to pass',
+    });
+    assert.equal((await sweep()).filesResumed, 1);
+    const done = (await dataItem(id))!;
+    assert.equal(done.state, 'triggered');
+    assert.deepEqual(done.triggers, [{ rule: 'c-workflow', outcome: 'workflow', workflowId: before[0]!.id }]);
+    assert.equal((await itemsWith('workflows', 'dataId', id)).length, 1, 'one workflow');
+    assert.equal((await itemsWith('jobs', 'workflowId', String(before[0]!.id))).length, 2, 'its jobs once');
   });
 });

@@ -68,7 +68,8 @@ async function history(n: number, tag: string): Promise<void> {
   await runAll(async () => {
     for (const id of workflows)
       if ((await s.call('GET', `/workflows/${id}`)).body.state !== 'finished') return false;
-    return (await s.call('GET', '/summary')).body.jobs.defined === 0;
+    const jobs = (await s.call('GET', '/summary')).body.jobs;
+    return !jobs.defined && !jobs.dispatched && !jobs.running;
   });
 }
 
