@@ -221,25 +221,34 @@ async function resume(
  * The sweeper's part (shared/db/sweeper.ts): takes over at most `limit` files whose registration
  * began more than `P3S_DATA_RECLAIM_AFTER` ago and is still `new`, and finishes each. A file
  * announced again meanwhile is taken over by exactly one of them (`reclaimData` is conditional
- * on the claim time both saw). Returns how many files it finished.
+ * on the claim time both saw). A file whose rules fail again is logged and left `new`: it is
+ * retried once its new claim is as old. Returns how many files were finished and how many failed.
  */
-export async function resumeAbandoned(nowMs: number, limit: number): Promise<number> {
+export async function resumeAbandoned(
+  nowMs: number,
+  limit: number,
+): Promise<{ resumed: number; failed: number }> {
+  const out = { resumed: 0, failed: 0 };
   const stuck = await pendingData(nowIso(nowMs - reclaimAfterMs()), limit);
-  if (!stuck.length) return 0;
+  if (!stuck.length) return out;
   const ctx = await contextFor(undefined);
-  let n = 0;
   try {
     for (const it of stuck) {
       if (!abandoned(it, nowMs)) continue;
-      const taken = await reclaimData(String(it.id), String(it.claimedAt), nowMs);
-      if (!taken) continue;
-      await resume(taken, ctx, nowMs);
-      n++;
+      try {
+        const taken = await reclaimData(String(it.id), String(it.claimedAt), nowMs);
+        if (!taken) continue;
+        await resume(taken, ctx, nowMs);
+        out.resumed++;
+      } catch (err) {
+        out.failed++;
+        log.error('sweeper: file registration not finished', { id: String(it.id), err: String(err) });
+      }
     }
   } finally {
     await ctx.stats.flush().catch((err) => log.warn('data counters not updated', { err: String(err) }));
   }
-  return n;
+  return out;
 }
 
 function resultOf(item: Record<string, unknown>, created: boolean): RegisterResult {

@@ -5,6 +5,7 @@ import { log } from '../log.ts';
 import { resumeAbandoned } from './arrival.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { matchRound } from './dispatch.ts';
 import { inFlightCounters, recountInFlight } from './jobtypes.ts';
 import { correctCounter, counters } from './stats.ts';
 import { advanceWorkflow, openWorkflows } from './workflows.ts';
@@ -57,6 +58,8 @@ export interface SweepReport {
   countersFixed: number;
   /** False when the queue was longer than MAX_QUEUED_COUNTED: its counters were not checked. */
   queueCounted: boolean;
+  /** Workflows or files whose repair failed (logged; tried again at the next sweep). */
+  errors: number;
 }
 
 /** A counter's difference from the table, as last seen: truth, counter, since when (ms). */
@@ -101,8 +104,9 @@ export async function sweepIfDue(nowMs = Date.now()): Promise<SweepReport | unde
     );
     prev = (r.Attributes ?? {}) as SweepState;
   } catch (err) {
-    if (isConditionFailed(err)) return undefined;
-    throw err;
+    if (!isConditionFailed(err)) throw err;
+    lastHereMs = nowMs; // swept elsewhere (or paused): ask again an interval from now
+    return undefined;
   }
   lastHereMs = nowMs;
   return sweep(nowMs, prev);
@@ -126,20 +130,23 @@ export async function sweep(nowMs = Date.now(), prev?: SweepState): Promise<Swee
     inFlightBusy: 0,
     countersFixed: 0,
     queueCounted: true,
+    errors: 0,
   };
   // The recount runs beside the other repairs: its window between reading the counters and
   // writing them (the index lag, a few queries) stays short, whatever the rest takes.
   const [cursor, live] = await Promise.all([
     (async () => {
       const next = await sweepWorkflows(state.cursor, rep);
-      rep.filesResumed = await resumeAbandoned(nowMs, FILES_PER_SWEEP);
+      const files = await resumeAbandoned(nowMs, FILES_PER_SWEEP);
+      rep.filesResumed = files.resumed;
+      rep.errors += files.failed;
       return next;
     })(),
     recountAll(rep),
   ]);
   const diffs = await fixCounters(live, state.diffs ?? {}, nowMs, rep);
   await writeState(cursor, diffs);
-  if (rep.workflowsRepaired || rep.filesResumed || rep.inFlightFixed || rep.countersFixed)
+  if (rep.workflowsRepaired || rep.filesResumed || rep.inFlightFixed || rep.countersFixed || rep.errors)
     log.warn('sweeper repaired', { ...rep });
   return rep;
 }
@@ -176,8 +183,15 @@ async function sweepWorkflows(
   let next = 0;
   const worker = async () => {
     while (next < page.ids.length) {
-      const r = await advanceWorkflow(page.ids[next++]!);
+      const id = page.ids[next++]!;
+      // One workflow that cannot be advanced (logged) must not keep the others stuck.
+      const r = await advanceWorkflow(id).catch((err) => {
+        rep.errors++;
+        log.error('sweeper: workflow not advanced', { workflow: id, err: String(err) });
+        return undefined;
+      });
       rep.workflowsChecked++;
+      if (!r) continue;
       const n = r.defined.length + r.cancelled.length + r.finished.length;
       if (!n) continue;
       rep.workflowsRepaired++;
@@ -228,13 +242,21 @@ async function recountAll(rep: SweepReport): Promise<LiveCounts> {
     live.set(state, byType);
     if (state !== 'defined') for (const [t, n] of byType) inFlight.set(t, (inFlight.get(t) ?? 0) + n);
   }
+  let freed = false;
   for (const t of seen) {
     const count = inFlight.get(t.name) ?? 0;
     if ((t.inFlight ?? 0) === count) continue;
     if (await recountInFlight(t, count)) {
       rep.inFlightFixed++;
+      freed ||= count < (t.inFlight ?? 0);
       log.warn('job type inFlight recounted', { jobtype: t.name, was: t.inFlight, now: count });
     } else rep.inFlightBusy++;
+  }
+  // Slots freed by a recount wake no stream function (no job changed): match now rather than at
+  // the next reaper run or poll.
+  if (freed) {
+    const c = config();
+    await matchRound({ staleMs: (c.P3S_LONGPOLL_MAX + c.P3S_HEARTBEAT_TIMEOUT) * 1000 });
   }
   return live;
 }

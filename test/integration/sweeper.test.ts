@@ -2,23 +2,32 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { tableName } from '../../shared/config.ts';
+import { db } from '../../shared/db/client.ts';
 import { sweep, sweepIfDue } from '../../shared/db/sweeper.ts';
 import { countDynamo, type DynamoCounter } from '../helpers/dynamo-counter.ts';
 import { SimPilot } from '../helpers/pilot-sim.ts';
 import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
 
 /**
- * The sweeper reads only what can be stuck (in-progress workflows, files being registered, jobs
- * in live states) through sparse or state indexes: an idle sweep costs the same requests and
- * read units after a history of finished jobs, processed files and ended workflows as before it.
+ * The sweeper (shared/db/sweeper.ts) on its own, the reaper not running: an idle sweep reads
+ * only what can be stuck (in-progress workflows, files being registered, jobs in live states)
+ * through sparse or state indexes, so it costs the same requests and read units after a history
+ * of finished jobs, processed files and ended workflows as before it; a reaper run with no sweep
+ * due costs nothing; slots a recount frees are matched at once.
  */
 let s: TestStack;
 let counter: DynamoCounter;
 let pilot: SimPilot;
 
 before(async () => {
-  // Scheduled sweeps only at start-up: this file calls sweep() itself.
-  s = await startTestStack({ P3S_SWEEP_INTERVAL: '3600', P3S_INDEX_LAG_MS: '0' });
+  // No reaper run within the hour: this file calls the sweeper itself.
+  s = await startTestStack({
+    P3S_REAPER_INTERVAL: '3600',
+    P3S_SWEEP_INTERVAL: '3600',
+    P3S_INDEX_LAG_MS: '0',
+  });
   counter = countDynamo(s.tablePrefix);
   assert.equal((await s.call('POST', '/datatypes', { body: { name: 'TXT', ext: '.txt' } })).status, 200);
   const dag = JSON.parse(
@@ -89,7 +98,7 @@ async function idleSweep(): Promise<{ calls: string[]; units: number }> {
   return { calls, units };
 }
 
-describe('sweeper cost', () => {
+describe('the sweeper', () => {
   test('an idle sweep costs the same requests and read units after a history as before it', async () => {
     await history(1, 'warm'); // every counter item and job type exists before the first measure
     const before = await idleSweep();
@@ -102,10 +111,46 @@ describe('sweeper cost', () => {
   });
 
   test('a reaper run with no sweep due makes no request for it', async () => {
-    counter.reset();
-    assert.equal(await sweepIfDue(), undefined, 'the start-up sweep holds the lease for an hour');
+    assert.ok(await sweepIfDue(), 'the first one sweeps and takes the lease for an hour');
     counter.reset();
     assert.equal(await sweepIfDue(), undefined);
     assert.deepEqual(counter.calls(), [], 'answered from this container’s memory');
+  });
+
+  test('slots freed by a recount are matched at once (no job changed, so no stream wakes the matchmaker)', async () => {
+    assert.equal((await s.call('PUT', '/jobtypes/kick', { body: { limit: 1 } })).status, 200);
+    await db().send(
+      new UpdateCommand({
+        TableName: tableName('jobtypes'),
+        Key: { name: 'kick' },
+        UpdateExpression: 'SET inFlight = :one',
+        ExpressionAttributeValues: { ':one': 1 },
+      }),
+    );
+    // An idle pilot of a site of its own, and a job for that site the drifted counter blocks.
+    const idle = new SimPilot(s, { site: 'kicksite' });
+    assert.equal((await idle.register()).status, 201);
+    assert.equal((await idle.poll()).body.state, 'no jobs');
+    assert.equal(
+      (await s.call('GET', `/pilots/${idle.id}`)).body.state,
+      'waiting',
+      'idle, in the idle index',
+    );
+    const r = await s.call('POST', '/jobs', {
+      body: [{ name: 'k', jobtype: 'kick', payload: '/bin/true', site: 'kicksite' }],
+    });
+    assert.equal(r.status, 201);
+    const id = r.body[0].id;
+    // The matchmaker's round for the new job has run and lost on the cap.
+    await waitFor(async () => counter.calls().some((c) => c.fn === 'matchmaker'), {
+      what: 'the matchmaker to try',
+    });
+    assert.equal((await s.call('GET', `/jobs/${id}`)).body.state, 'defined');
+
+    const rep = await sweep();
+    assert.equal(rep.inFlightFixed, 1);
+    const job = (await s.call('GET', `/jobs/${id}`)).body;
+    assert.equal(job.state, 'dispatched', 'matched by the sweep itself');
+    assert.equal(job.pilotId, idle.id);
   });
 });
