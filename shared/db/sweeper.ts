@@ -25,7 +25,7 @@ import { advanceWorkflow, openWorkflows } from './workflows.ts';
  *    `recountInFlight`).
  * 4. The live stats counters (`defined`, `dispatched`, `running`, global and per type) are
  *    corrected once a difference from the jobs table has stayed the same for
- *    `P3S_COUNTER_SETTLE` (it is then no stream batch in transit).
+ *    `P3S_COUNTER_SETTLE` (then no stream batch can still be in transit).
  *
  * It reads only what can be stuck — in-progress workflows, files being registered, jobs in live
  * states — never the history, and at most a bounded page of each per run.
@@ -145,7 +145,9 @@ export async function sweep(nowMs = Date.now(), prev?: SweepState): Promise<Swee
     recountAll(rep),
   ]);
   const diffs = await fixCounters(live, state.diffs ?? {}, nowMs, rep);
-  await writeState(cursor, diffs);
+  // Nothing new to remember (an idle system): no write.
+  if (JSON.stringify([cursor, diffs]) !== JSON.stringify([state.cursor, state.diffs ?? {}]))
+    await writeState(cursor, diffs);
   if (rep.workflowsRepaired || rep.filesResumed || rep.inFlightFixed || rep.countersFixed || rep.errors)
     log.warn('sweeper repaired', { ...rep });
   return rep;
