@@ -1,8 +1,11 @@
 /**
- * One dispatched job, from spawn to its final report: jobstart, a heartbeat every beat while
- * it runs (obeying the answer's action), then jobstop/timelimit/killed with the tails. Every
- * report except heartbeats is retried until the server accepts it; a 409 means the job is not
- * ours any more, so the payload is killed and nothing more is reported for it.
+ * One dispatched job, from jobstart to its final report: jobstart first — the payload is
+ * spawned only once the server acknowledged it, so a job the server took back (its jobstart
+ * came too late) is never run — then a heartbeat every beat while it runs (the first ones carry
+ * the payload's pid and start time; the answer's action is obeyed), then
+ * jobstop/timelimit/killed/nonstarter with the tails. Every report except heartbeats is retried
+ * until the server accepts it; a 409 means the job is not ours any more, so the payload is
+ * killed (or never started) and nothing more is reported for it.
  */
 import { type PilotClient, UnreachableError } from './http.ts';
 import { execMode, jobEnvironment } from './job-env.ts';
@@ -61,7 +64,37 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
 
   log.info('job dispatched', { job: job.id, name: job.name });
   const spec = payloadSpec(job, ctx);
-  const started = typeof spec === 'string' ? { ok: false as const, message: spec } : await startPayload(spec);
+  if (typeof spec === 'string') {
+    log.warn('payload cannot start', { job: job.id, message: spec });
+    await send({ event: 'nonstarter', message: clip(spec, 1024) });
+    return wanted;
+  }
+  if (stop.soft.aborted) {
+    // Stopping: do not start it. The `stopped` report makes the server put it back in the queue.
+    log.info('stopping: job not started', { job: job.id });
+    return wanted;
+  }
+  // The handshake: no payload before the server acknowledged jobstart for this pilot.
+  let acknowledged = false;
+  try {
+    const res = await client.report({ jobId: job.id, event: 'jobstart' }, { until: stop.hard });
+    if (res.ok && res.action !== 'killjob') acknowledged = true;
+    if (res.ok) heard(res.action === 'killjob' ? 'none' : res.action);
+    else
+      log.warn('jobstart refused: not starting the job', {
+        job: job.id,
+        status: res.status,
+        message: res.message,
+      });
+    if (res.ok && res.action === 'killjob')
+      log.info('job ended by the server before it started: not starting it', { job: job.id });
+  } catch (err) {
+    if (!(err instanceof UnreachableError)) throw err;
+    log.warn('jobstart not delivered: not starting the job', { job: job.id, error: err.message });
+  }
+  if (!acknowledged) return wanted;
+
+  const started = await startPayload(spec);
   if (!started.ok) {
     log.warn('payload did not start', { job: job.id, message: started.message });
     await send({ event: 'nonstarter', message: clip(started.message, 1024) });
@@ -69,6 +102,7 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   }
   const p = started.payload;
   payload = p;
+  const startInfo = { pid: p.pid, payloadStartedAt: p.startedAt.toISOString() };
   log.info('payload started', { job: job.id, pid: p.pid, dir: p.dir });
 
   const graceMs = ctx.options.grace * 1000;
@@ -84,13 +118,12 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   else stop.hard.addEventListener('abort', onHard, { once: true });
 
   try {
-    await send({ event: 'jobstart', pid: p.pid, payloadStartedAt: p.startedAt.toISOString() });
     while (!(await settlesWithin(p.done, ctx.settings.beat * 1000))) {
-      if (!stop.hard.aborted) await send({ event: 'heartbeat', pid: p.pid }, false);
+      if (!stop.hard.aborted) await send({ event: 'heartbeat', ...startInfo }, false);
     }
     const outcome = await p.done;
     log.info('payload ended', { job: job.id, ...summary(outcome) });
-    await send(finalReport(p.pid, outcome));
+    await send({ ...finalReport(p.pid, outcome), payloadStartedAt: startInfo.payloadStartedAt });
   } finally {
     // Only on an exception (401/403 on a report): never leave the payload running.
     p.kill('killed', 'pilot error');

@@ -16,6 +16,11 @@ export const Config = z.object({
   P3S_HEARTBEAT_TIMEOUT: seconds(60),
   /** Seconds a dispatched job may wait for its pilot's `jobstart` before it is `pilotTO`. */
   P3S_DISPATCH_GRACE: seconds(30),
+  /**
+   * Seconds between reaper runs (the schedule's rate: every minute on AWS; the local stack sets
+   * it from its own cadence). A gap of three intervals between runs means the service was down.
+   */
+  P3S_REAPER_INTERVAL: seconds(60),
   /** Seconds past a running job's time limit before the reaper ends it as `timelimit`. */
   P3S_TIMELIMIT_GRACE: seconds(30),
   /** Longest a pilot poll is held open, in seconds (API Gateway allows 30). */

@@ -21,7 +21,7 @@ import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
 import { dayPartition, toJob } from './items.ts';
-import { getJobtypes } from './jobtypes.ts';
+import { getJobtypes, partitionOf } from './jobtypes.ts';
 
 const table = () => tableName('jobs');
 
@@ -41,7 +41,7 @@ export interface CreateOptions {
 /** Builds the stored item for a new job. Queued (defined, not held) jobs enter the queue index. */
 export function newJobItem(
   sub: JobSubmission,
-  defaults: { priority: number },
+  defaults: { priority: number; ownQueue?: boolean },
   opts: CreateOptions & { vertex?: string; seq?: number },
   now: string,
 ) {
@@ -73,7 +73,7 @@ export function newJobItem(
     ...(opts.extra ?? {}),
   };
   if (state === 'defined' && !held) {
-    item.qpk = queuePartition(sub.site);
+    item.qpk = queuePartition(sub.site, defaults.ownQueue ? sub.jobtype : undefined);
     item.seq = opts.seq ?? 0;
     item.qsk = queueSortKey(priority, now, opts.seq ?? 0, id);
   }
@@ -92,7 +92,7 @@ export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}
   const items = subs.map((s, i) =>
     newJobItem(
       s,
-      { priority: types.get(s.jobtype)?.priority ?? 0 },
+      { priority: types.get(s.jobtype)?.priority ?? 0, ownQueue: types.get(s.jobtype)?.ownQueue },
       { ...opts, vertex: opts.vertices?.[i], seq: i },
       now,
     ),
@@ -338,7 +338,7 @@ export async function adjustJob(id: string, change: { priority?: number; hold?: 
   if (held) expr += ', held = :true REMOVE qpk, qsk';
   else {
     expr += ', qpk = :qpk, qsk = :qsk REMOVE held';
-    values[':qpk'] = queuePartition(item.site as string | undefined);
+    values[':qpk'] = await partitionOf(String(item.jobtype), item.site as string | undefined);
     values[':qsk'] = queueSortKey(priority, item.definedAt as string, Number(item.seq ?? 0), id);
   }
   if (held) values[':true'] = true;

@@ -1,7 +1,10 @@
-import { BatchGetCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
+import { queuePartition } from '../core/job/job.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
+import { log } from '../log.ts';
 import { db } from './client.ts';
+import { isConditionFailed } from './conditions.ts';
 
 const table = () => tableName('jobtypes');
 
@@ -18,7 +21,36 @@ export async function listJobtypes(): Promise<Jobtype[]> {
     out.push(...((r.Items ?? []) as Jobtype[]));
     start = r.LastEvaluatedKey;
   } while (start);
-  return out.map((t) => ({ ...t, inFlight: t.inFlight ?? 0 })).sort((a, b) => a.name.localeCompare(b.name));
+  const types = out
+    .map((t) => ({ ...t, inFlight: t.inFlight ?? 0 }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  cache = { at: Date.now(), types: new Map(types.map((t) => [t.name, t])) };
+  return types;
+}
+
+let cache: { at: number; types: Map<string, Jobtype> } | undefined;
+
+/**
+ * Every job type, from a per-container copy at most `maxAgeMs` old (one small Scan when older).
+ * For the claim's choice of partitions: a stale copy costs at most a failed claim on a full type,
+ * or a pilot going idle while a slot just freed — and a freed slot always starts a matchmaker
+ * round, which reads the table fresh.
+ */
+export async function cachedJobtypes(maxAgeMs = 1000): Promise<Map<string, Jobtype>> {
+  if (!cache || Date.now() - cache.at > maxAgeMs) await listJobtypes();
+  return cache!.types;
+}
+
+/** Remembers, in this container's copy, that a claim found `type` at its cap. */
+export function noteTypeFull(type: string): void {
+  const t = cache?.types.get(type);
+  if (t && t.limit !== undefined) t.inFlight = Math.max(t.inFlight, t.limit);
+}
+
+/** The queue partition of a job of `type` (own partitions for types that have had a cap). */
+export async function partitionOf(type: string, site: string | undefined): Promise<string> {
+  const t = (await cachedJobtypes(5000)).get(type);
+  return queuePartition(site, t?.ownQueue ? type : undefined);
 }
 
 /** Job types by name (missing ones are absent from the map). */
@@ -43,6 +75,24 @@ export async function getJobtypes(names: string[]): Promise<Map<string, Jobtype>
  */
 export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobtype> {
   const set: string[] = ['inFlight = if_not_exists(inFlight, :zero)'];
+  // The first cap moves the type to queue partitions of its own (kept afterwards, even when the
+  // cap is removed, so no job can ever be left in a partition nobody reads).
+  const capping = typeof s.limit === 'number';
+  if (capping) {
+    await db()
+      .send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: { name },
+          UpdateExpression: 'SET ownQueue = :true, migrating = :true',
+          ConditionExpression: 'attribute_not_exists(ownQueue)',
+          ExpressionAttributeValues: { ':true': true },
+        }),
+      )
+      .catch((err) => {
+        if (!isConditionFailed(err)) throw err;
+      });
+  }
   const remove: string[] = [];
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':zero': 0 };
@@ -65,5 +115,72 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       ReturnValues: 'ALL_NEW',
     }),
   );
-  return r.Attributes as Jobtype;
+  let t = r.Attributes as Jobtype;
+  cache?.types.set(t.name, { ...t, inFlight: t.inFlight ?? 0 });
+  if (t.migrating) {
+    await migrateToOwnQueue(t.name, Date.now() + 5000);
+    t = (await getJobtype(name)) ?? t;
+  }
+  return t;
+}
+
+/**
+ * Moves the queued jobs of a newly capped type from the shared partitions to its own, each
+ * conditional on the job still being queued where it was read. Until they are moved, such jobs
+ * are still claimable (the claim checks the cap) — only a little less cheap to skip. Stops at
+ * `deadlineMs` and leaves `migrating` set so the reaper carries on; clears it when none is left.
+ */
+export async function migrateToOwnQueue(
+  type: string,
+  deadlineMs: number,
+): Promise<{ moved: number; done: boolean }> {
+  let moved = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    if (Date.now() > deadlineMs) return { moved, done: false };
+    const r = await db().send(
+      new QueryCommand({
+        TableName: tableName('jobs'),
+        IndexName: 'byState',
+        KeyConditionExpression: '#s = :defined',
+        FilterExpression: 'jobtype = :t AND begins_with(qpk, :shared)',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':defined': 'defined', ':t': type, ':shared': 'Q#' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const j of r.Items ?? []) {
+      try {
+        await db().send(
+          new UpdateCommand({
+            TableName: tableName('jobs'),
+            Key: { id: j.id },
+            UpdateExpression: 'SET qpk = :to',
+            ConditionExpression: '#s = :defined AND qpk = :from',
+            ExpressionAttributeNames: { '#s': 'state' },
+            ExpressionAttributeValues: {
+              ':defined': 'defined',
+              ':from': j.qpk,
+              ':to': queuePartition(j.site as string | undefined, type),
+            },
+          }),
+        );
+        moved++;
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err; // claimed, held or moved meanwhile
+      }
+    }
+    start = r.LastEvaluatedKey;
+  } while (start);
+  await db()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { name: type },
+        UpdateExpression: 'REMOVE migrating',
+      }),
+    )
+    .catch((err) => log.warn('could not clear migrating', { type, err: String(err) }));
+  if (moved) log.info("moved queued jobs to their type's own queue", { type, moved });
+  return { moved, done: true };
 }

@@ -6,14 +6,7 @@ import type { Dag } from '../core/dag/dag.ts';
 import { instantiate, type WorkflowFile } from '../core/dag/instantiate.ts';
 import type { WorkflowAction } from '../core/data/rule.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
-import {
-  IN_FLIGHT,
-  isTerminal,
-  type JobState,
-  type JobSubmission,
-  queuePartition,
-  queueSortKey,
-} from '../core/job/job.ts';
+import { IN_FLIGHT, isTerminal, type JobState, type JobSubmission, queueSortKey } from '../core/job/job.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import {
   cancelMessage,
@@ -35,6 +28,7 @@ import { listDatatypes } from './datatypes.ts';
 import { endJob } from './dispatch.ts';
 import { killJob } from './job-ops.ts';
 import { createJobs, deleteJob, getJobItem } from './jobs.ts';
+import { partitionOf } from './jobtypes.ts';
 
 /**
  * Workflows (DESIGN §3, §6): instances of a DAG template. `createWorkflow` instantiates the DAG
@@ -419,7 +413,7 @@ export async function advanceWorkflow(id: string): Promise<AdvanceResult> {
  * else).
  */
 export async function releaseJob(
-  job: { id: string; priority: number; site?: string },
+  job: { id: string; jobtype: string; priority: number; site?: string },
   now: string = nowIso(),
   seq = 0,
 ): Promise<boolean> {
@@ -436,7 +430,7 @@ export async function releaseJob(
           ':defined': 'defined',
           ':template': 'template',
           ':now': now,
-          ':qpk': queuePartition(job.site),
+          ':qpk': await partitionOf(job.jobtype, job.site),
           ':qsk': queueSortKey(job.priority, now, seq, job.id),
           ':seq': seq,
         },

@@ -157,9 +157,16 @@ export function queueSortKey(priority: number, definedAt: string, seq: number, i
   return `${String(PRIORITY_MAX - priority).padStart(10, '0')}#${definedAt}#${String(seq).padStart(5, '0')}#${id}`;
 }
 
-/** Queue partition: jobs that need a site queue under it; the rest under `*`. */
-export function queuePartition(site: string | undefined): string {
-  return `Q#${site ?? '*'}`;
+/**
+ * Queue partition (docs/matching.md, "The queue"). Jobs of types without their own queue share
+ * `Q#*` (or `Q#<site>` when they require a site). A type that has ever had a cap queues in
+ * partitions of its own, `QT#<type>#*` / `QT#<type>#<site>`, so that while it is at its cap its
+ * jobs are simply not read: they can never hide runnable work of other types, and the cost of a
+ * poll or a matching round does not grow with the number of capped jobs queued. Type and site
+ * names cannot contain `#`, so the keys are unambiguous.
+ */
+export function queuePartition(site: string | undefined, ownQueueType?: string): string {
+  return ownQueueType ? `QT#${ownQueueType}#${site ?? '*'}` : `Q#${site ?? '*'}`;
 }
 
 /** Final state of a job from its payload's exit. */
