@@ -21,6 +21,12 @@ export const Config = z.object({
    * it from its own cadence). A gap of three intervals between runs means the service was down.
    */
   P3S_REAPER_INTERVAL: seconds(60),
+  /**
+   * The API's base URL (set by serverless.yml on AWS): the reaper probes its /healthz and times
+   * no pilot out while it does not answer. Unset on the local stack, where the reaper runs inside
+   * the API's process.
+   */
+  P3S_API_URL: z.string().url().optional(),
   /** Seconds past a running job's time limit before the reaper ends it as `timelimit`. */
   P3S_TIMELIMIT_GRACE: seconds(30),
   /** Longest a pilot poll is held open, in seconds (API Gateway allows 30). */

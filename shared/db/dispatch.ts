@@ -10,7 +10,7 @@ import { db } from './client.ts';
 import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { toJob } from './items.ts';
 import { endedTtl, getJobItem } from './jobs.ts';
-import { cachedJobtypes, listJobtypes, noteTypeFull, partitionOf } from './jobtypes.ts';
+import { cachedJobtypes, listJobtypes, noteClaimed, noteTypeFull, partitionOf } from './jobtypes.ts';
 import { getPilotItem, idlePilots, type PilotItem, pilotAfterJob, type TransactItem } from './pilots.ts';
 
 const jobs = () => tableName('jobs');
@@ -205,7 +205,10 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
       continue;
     }
     const r = await claim(job, pilot, 'pilot');
-    if (r.ok) return r.job;
+    if (r.ok) {
+      noteClaimed(job.jobtype);
+      return r.job;
+    }
     if (r.reason === 'job' || r.reason === 'conflict') noteLostRace(pilot.id);
     if (r.reason === 'cap') {
       noteTypeFull(job.jobtype);

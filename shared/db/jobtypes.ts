@@ -47,6 +47,12 @@ export function noteTypeFull(type: string): void {
   if (t && t.limit !== undefined) t.inFlight = Math.max(t.inFlight, t.limit);
 }
 
+/** Counts, in this container's copy, a claim this container just made. */
+export function noteClaimed(type: string): void {
+  const t = cache?.types.get(type);
+  if (t) t.inFlight += 1;
+}
+
 /** The queue partition of a job of `type` (own partitions for types that have had a cap). */
 export async function partitionOf(type: string, site: string | undefined): Promise<string> {
   const t = (await cachedJobtypes(5000)).get(type);

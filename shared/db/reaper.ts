@@ -8,7 +8,7 @@ import { endJob, type JobItem, matchRound, takeBack } from './dispatch.ts';
 import { getJobItem } from './jobs.ts';
 import { listJobtypes, migrateToOwnQueue } from './jobtypes.ts';
 import { endPilot, getPilotItem, livePilots, type PilotItem, requestJobKill } from './pilots.ts';
-import { serviceClock } from './service-clock.ts';
+import { probeApi, serviceClock } from './service-clock.ts';
 import { shedQueues } from './shedding.ts';
 
 export interface ReapReport {
@@ -19,7 +19,7 @@ export interface ReapReport {
   jobsTimelimit: number;
   jobsStale: number;
   matched: number;
-  /** No pilot was heard from at all: the server is suspected, nobody was timed out. */
+  /** The API did not answer the reaper's probe: nobody was timed out. */
   suspectServer: boolean;
 }
 
@@ -65,8 +65,8 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
     matched: 0,
     suspectServer: false,
   };
-  const live = await livePilots();
-  const clock = await serviceClock(nowMs, live);
+  const [live, apiUp] = await Promise.all([livePilots(), probeApi()]);
+  const clock = await serviceClock(nowMs, apiUp);
   rep.suspectServer = clock.suspectServer;
   const since = (iso: string | undefined) => Math.max(Date.parse(String(iso)) || 0, clock.upSinceMs);
 

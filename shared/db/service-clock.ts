@@ -7,38 +7,48 @@ import { db } from './client.ts';
  * Time the service itself was unavailable is never counted against pilots (docs/matching.md,
  * "Server downtime"). The reaper keeps one record, `service`/`reaper` in the stats table:
  *
- * - `lastRunAt`: when its last run completed. A gap of more than three reaper intervals (at
- *   least 10 s) since then means the service — or at least the reaper — was down: `upSince`
- *   becomes now, and every pilot deadline restarts from there.
- * - `silentSince`: set while no live pilot at all has been heard from for a heartbeat timeout
- *   although at least two are registered. Pilots heart-beat every few seconds, so total
- *   silence is far more likely the API being unreachable (an outage on AWS while the scheduled
- *   reaper still runs) than every pilot dying at once: nothing is timed out while it lasts, and
- *   when pilots are heard again `upSince` becomes that moment. The suspicion is bounded
- *   (SILENCE_MAX_TIMEOUTS heartbeat timeouts), so a fleet that really died is reaped late, not never.
- *   One lone pilot's silence is its own.
+ * - `lastRunAt`: when it last ran. A gap of more than three reaper intervals (at least 10 s)
+ *   means the service — or at least the reaper — was down: `upSince` becomes now, and every
+ *   pilot deadline restarts from there. On the local stack the reaper runs in the API's own
+ *   process, so this is all an outage needs.
+ * - `apiDownSince`: on AWS the API (API Gateway + its functions) can be unreachable while the
+ *   scheduled reaper still runs. The reaper then probes the API's `/healthz` (`P3S_API_URL`,
+ *   set by serverless.yml): while the probe fails nobody is timed out (pilots cannot report to
+ *   a server that is not there), and when it answers again `upSince` becomes that moment.
+ *   When the probe answers and pilots are silent, the silence is theirs (or their network's).
  *
- * Pilot deadlines are then `max(lastSeenAt, upSince) + timeout`: at least one full
+ * Pilot deadlines are `max(lastSeenAt, upSince) + timeout`: at least one full
  * `P3S_HEARTBEAT_TIMEOUT` after the service is back.
  */
 export interface ServiceClock {
   /** Deadlines that depend on pilots being able to reach the server start no earlier than this. */
   upSinceMs: number;
-  /** No pilot was heard for a heartbeat timeout: suspect the server, time nobody out. */
+  /** The API did not answer the reaper's probe: time nobody out. */
   suspectServer: boolean;
 }
 
 const KEY = { pk: 'service', sk: 'reaper' };
-const SILENCE_MAX_TIMEOUTS = 10;
 
 interface ClockItem {
   lastRunAt?: string;
   upSince?: string;
-  silentSince?: string;
+  apiDownSince?: string;
 }
 
-/** Reads and advances the clock for a reaper run at `nowMs` that sees these live pilots. */
-export async function serviceClock(nowMs: number, live: { lastSeenAt: string }[]): Promise<ServiceClock> {
+/** Whether the API answers its health check; undefined where the reaper runs inside the API (local stack). */
+export async function probeApi(): Promise<boolean | undefined> {
+  const url = config().P3S_API_URL;
+  if (!url) return undefined;
+  try {
+    const r = await fetch(`${url.replace(/\/$/, '')}/healthz`, { signal: AbortSignal.timeout(5000) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and advances the clock for a reaper run at `nowMs`, given the probe's answer. */
+export async function serviceClock(nowMs: number, apiUp: boolean | undefined): Promise<ServiceClock> {
   const c = config();
   const r = await db().send(
     new GetCommand({ TableName: tableName('stats'), Key: KEY, ConsistentRead: true }),
@@ -55,29 +65,21 @@ export async function serviceClock(nowMs: number, live: { lastSeenAt: string }[]
       });
     upSince = now;
   }
-
-  const hbMs = c.P3S_HEARTBEAT_TIMEOUT * 1000;
-  const latestSeen = Math.max(0, ...live.map((p) => Date.parse(p.lastSeenAt) || 0));
-  let silentSince = prev.silentSince;
-  let suspectServer = false;
-  if (live.length >= 2 && nowMs - latestSeen > hbMs) {
-    silentSince ??= new Date(latestSeen).toISOString();
-    suspectServer = nowMs - Date.parse(silentSince) <= SILENCE_MAX_TIMEOUTS * hbMs;
-    if (suspectServer && !prev.silentSince)
-      log.warn('no pilot heard from for a heartbeat timeout: suspecting the server, timing nobody out', {
-        livePilots: live.length,
-        silentSince,
-      });
-  } else if (silentSince) {
-    log.warn('pilots heard from again: their deadlines restart now', { silentSince });
-    silentSince = undefined;
+  let apiDownSince = prev.apiDownSince;
+  if (apiUp === false) {
+    if (!apiDownSince)
+      log.warn('the API does not answer: timing no pilot out until it does', { url: c.P3S_API_URL });
+    apiDownSince ??= now;
+  } else if (apiDownSince) {
+    log.warn('the API answers again: pilot deadlines restart now', { apiDownSince });
+    apiDownSince = undefined;
     upSince = now;
   }
   await db().send(
     new PutCommand({
       TableName: tableName('stats'),
-      Item: { ...KEY, lastRunAt: now, upSince, silentSince },
+      Item: { ...KEY, lastRunAt: now, upSince, apiDownSince },
     }),
   );
-  return { upSinceMs: Date.parse(upSince), suspectServer };
+  return { upSinceMs: Date.parse(upSince), suspectServer: apiUp === false };
 }

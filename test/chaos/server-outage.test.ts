@@ -76,7 +76,13 @@ test('a 70 s server outage with jobs running (default heartbeat timeout): every 
       return all.every((j) => j.state === 'finished') ? all : undefined;
     },
     { timeoutMs: 60_000, what: 'every job to finish' },
-  );
+  ).catch(async (err) => {
+    const jobs = (await tables!.scan('jobs')).map((j) => `${j.name} ${j.state} ${j.message ?? ''}`);
+    const ps = (await tables!.scan('pilots')).map((p) => `${p.id} ${p.state} seen ${p.lastSeenAt}`);
+    throw new Error(
+      `${err.message}\njobs: ${jobs.join('; ')}\npilots: ${ps.join('; ')}\nstack log:\n${stack!.log().slice(-3000)}\npilot 0:\n${pilots[0]!.output().slice(-3000)}`,
+    );
+  });
   assert.equal(rows.length, 3);
   for (const j of rows) {
     assert.equal(j.state, 'finished', `${j.name}: ${j.state} ${j.message ?? ''}`);
