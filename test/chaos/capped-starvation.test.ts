@@ -102,6 +102,28 @@ describe('a capped type never starves the others', () => {
     assert.equal(all.filter((a) => a.body.job?.id === b).length, 1, 'handed to exactly one');
   });
 
+  test("the matchmaker, on a freed slot: pilots waiting get the freed type's job past 40 queued jobs of a full type", async () => {
+    await fillCap('A5');
+    await submit(many('A5', 40));
+    const holder = await fillCap('B5'); // B5 full too: its queued job cannot start yet
+    const [b] = await submit([{ name: 'b5', jobtype: 'B5', payload: 'true', priority: 1 }]);
+    const waiting = [new SimPilot(s), new SimPilot(s)];
+    for (const p of waiting) await p.register();
+    const answers = waiting.map((p) => p.poll(20));
+    await waitFor(async () => (await t.scan('pilots')).filter((p) => p.ipk).length === 2, {
+      what: 'two held polls',
+    });
+    // B5's running job ends: its slot frees, and only the matchmaker's round can pair the queued
+    // job (nobody polls meanwhile; the round has no "fresh" job record to go by).
+    const running = (await t.scan('jobs')).find((j) => j.jobtype === 'B5' && j.state === 'running');
+    assert.equal((await holder.report({ event: 'jobstop', jobId: running.id, exitCode: 0 })).status, 200);
+    const first = await Promise.race(answers);
+    assert.equal(first.body.job?.id, b);
+    assert.equal(await inFlight('A5'), 1);
+    for (const p of waiting) await s.call('POST', '/pilots/kill', { body: { id: p.id, mode: 'drain' } });
+    await Promise.all(answers);
+  });
+
   test('with 2,000 jobs of a full type queued, a poll reads none of them and takes the runnable job', async () => {
     await fillCap('A3');
     const p = new SimPilot(s);
