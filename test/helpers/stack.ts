@@ -95,3 +95,13 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
   }
 }
+
+/**
+ * Whether the stack's stream functions are done: every reader rests in its idle poll with no
+ * kick pending and nothing waiting for or in delivery. Writes made through the stack kick their
+ * reader before the write returns, so once the writes of a step have returned, idle means their
+ * records (and whatever the functions wrote in turn) have been handled.
+ */
+export function streamsIdle(s: Pick<TestStack, 'streamReaders'>): boolean {
+  return s.streamReaders.every((r) => r.idle);
+}
