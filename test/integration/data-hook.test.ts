@@ -14,7 +14,11 @@ const PREFIX = 'root://127.0.0.1:11094/';
 before(async () => {
   s = await startTestStack();
   const r = await s.call('POST', '/rules', {
-    body: { name: 'xrd', match: { source: 'xrootd' }, action: [{ name: 'x', jobtype: 'xrd' }] },
+    body: {
+      name: 'xrd',
+      match: { source: 'xrootd' },
+      action: [{ name: 'x', jobtype: 'xrd', payload: '/bin/true' }],
+    },
   });
   assert.equal(r.status, 201);
 });

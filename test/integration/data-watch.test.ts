@@ -13,7 +13,11 @@ const root = join(import.meta.dirname, '..', '..');
 before(async () => {
   s = await startTestStack();
   const r = await s.call('POST', '/rules', {
-    body: { name: 'watched', match: { source: 'watch' }, action: [{ name: 'w', jobtype: 'watchdqm' }] },
+    body: {
+      name: 'watched',
+      match: { source: 'watch' },
+      action: [{ name: 'w', jobtype: 'watchdqm', payload: '/bin/true' }],
+    },
   });
   assert.equal(r.status, 201);
 });
