@@ -33,8 +33,9 @@ afterEach(async () => {
   pilots = [];
 });
 
-async function submit(jobs: unknown[]): Promise<{ id: string }[]> {
-  const r = await s.call('POST', '/jobs', { body: jobs });
+/** Submits jobs; those that name no job type are of type `default`. */
+async function submit(jobs: Record<string, unknown>[]): Promise<{ id: string }[]> {
+  const r = await s.call('POST', '/jobs', { body: jobs.map((j) => ({ jobtype: 'default', ...j })) });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body;
 }

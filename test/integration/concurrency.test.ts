@@ -25,6 +25,7 @@ describe('racing pilots', () => {
     const jobs = Array.from({ length: JOBS }, (_, i) => ({
       name: `race-${i}`,
       jobtype: types[i % types.length],
+      payload: '/bin/true',
       priority: i % 5,
     }));
     const ids: string[] = [];

@@ -18,7 +18,7 @@ import { SimPilot } from '../helpers/pilot-sim.ts';
 import { startTestStack, streamsIdle, type TestStack, waitFor } from '../helpers/stack.ts';
 
 const CHECK_MS = 250;
-const JOB = { jobtype: 'cost', payload: 'true' };
+const JOB = { name: 'cost', jobtype: 'cost', payload: 'true' };
 let s: TestStack;
 let counter: DynamoCounter;
 const results: Record<string, Summary> = {};

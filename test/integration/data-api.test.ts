@@ -318,14 +318,14 @@ describe('bad input', () => {
       'a rule with a bad job',
       'POST',
       '/rules',
-      { name: 'b', action: [{ jobtype: 'no way' }] },
+      { name: 'b', action: [{ ...template()[0], jobtype: 'no way' }] },
       /body\.action\[0\]\.jobtype/,
     ],
     [
       'a rule with a bad regex',
       'POST',
       '/rules',
-      { name: 'b', action: [{}], match: { regex: '[' } },
+      { name: 'b', action: template(), match: { regex: '[' } },
       /body\.match\.regex/,
     ],
     ['an enable without a boolean', 'PATCH', '/rules/x', { enabled: 'yes' }, /body\.enabled/],
@@ -361,7 +361,7 @@ describe('bad input', () => {
       (await s.call('POST', '/data', { token: submitter, body: { location: '/v/x' } })).status,
       200,
     );
-    await addRule({ name: 'keep', action: [{}], match: { pattern: 'never-matches' } });
+    await addRule({ name: 'keep', action: template(), match: { pattern: 'never-matches' } });
     assert.equal((await s.call('DELETE', '/rules/keep', { token: submitter })).status, 403);
     assert.equal(
       (await s.call('POST', '/data', { token: s.pilotToken, body: { location: '/v/y' } })).status,

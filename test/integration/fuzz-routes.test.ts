@@ -44,7 +44,11 @@ before(async () => {
   revoked = r.body.token;
   // Something to list and page through, so listings and cursors run on real items.
   const sub = await s.call('POST', '/jobs', {
-    body: [{ name: 'a' }, { name: 'b', jobtype: 'fz' }, { name: 'c', env: { X: '1' } }],
+    body: [
+      { name: 'a', jobtype: 'default', payload: '/bin/true' },
+      { name: 'b', jobtype: 'fz', payload: '/bin/true' },
+      { name: 'c', jobtype: 'default', payload: '/bin/true', env: { X: '1' } },
+    ],
   });
   assert.equal(sub.status, 201);
   assert.equal((await new SimPilot(s).register()).status, 201);

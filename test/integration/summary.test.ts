@@ -45,7 +45,13 @@ describe('summary', () => {
   test('counts per state, per job type and latency follow the jobs without scanning them', async () => {
     await s.call('PUT', '/jobtypes/dqm', { body: { limit: 4, deadline: 600 } });
     const jobs = (
-      await s.call('POST', '/jobs', { body: [{ jobtype: 'dqm' }, { jobtype: 'dqm' }, { jobtype: 'other' }] })
+      await s.call('POST', '/jobs', {
+        body: [
+          { name: 'a', jobtype: 'dqm', payload: '/bin/true' },
+          { name: 'b', jobtype: 'dqm', payload: '/bin/true' },
+          { name: 'c', jobtype: 'other', payload: '/bin/true' },
+        ],
+      })
     ).body;
     await waitFor(async () => (await s.call('GET', '/summary')).body.jobs.defined === 3, {
       what: '3 queued in the summary',

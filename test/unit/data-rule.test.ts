@@ -40,16 +40,26 @@ describe('rule format', () => {
     });
   });
 
+  const job = { name: 'j', jobtype: 'dqm', payload: '/bin/true' };
   for (const [what, body, path] of [
-    ['a bad job in the list', { name: 'r', action: [{ jobtype: 'bad type!' }] }, ['action', 0, 'jobtype']],
+    [
+      'a bad job in the list',
+      { name: 'r', action: [{ ...job, jobtype: 'bad type!' }] },
+      ['action', 0, 'jobtype'],
+    ],
+    [
+      'a job without a payload',
+      { name: 'r', action: [{ name: 'j', jobtype: 'dqm' }] },
+      ['action', 0, 'payload'],
+    ],
     ['an action of neither kind', { name: 'r', action: { run: 'x' } }, ['action']],
-    ['a bad regex', { name: 'r', action: [{}], match: { regex: '(' } }, ['match', 'regex']],
-    ['a bad size', { name: 'r', action: [{}], match: { minSize: '12 parsecs' } }, ['match', 'minSize']],
-    ['an unknown source', { name: 'r', action: [{}], match: { source: 'ftp' } }, ['match', 'source']],
-    ['sampling above 1', { name: 'r', action: [{}], sampling: 2 }, ['sampling']],
+    ['a bad regex', { name: 'r', action: [job], match: { regex: '(' } }, ['match', 'regex']],
+    ['a bad size', { name: 'r', action: [job], match: { minSize: '12 parsecs' } }, ['match', 'minSize']],
+    ['an unknown source', { name: 'r', action: [job], match: { source: 'ftp' } }, ['match', 'source']],
+    ['sampling above 1', { name: 'r', action: [job], sampling: 2 }, ['sampling']],
     ['a workflow without dag', { name: 'r', action: { workflow: {} } }, ['action', 'workflow', 'dag']],
-    ['a limit without files', { name: 'r', action: [{}], limit: { window: 60 } }, ['limit', 'files']],
-    ['a bad name', { name: 'a b', action: [{}] }, ['name']],
+    ['a limit without files', { name: 'r', action: [job], limit: { window: 60 } }, ['limit', 'files']],
+    ['a bad name', { name: 'a b', action: [job] }, ['name']],
   ] as const) {
     test(`${what} is refused naming the field`, () => {
       const r = RuleInput.safeParse(body);

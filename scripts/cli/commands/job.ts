@@ -32,17 +32,22 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .description('submit a job file (original p3s job JSON: a list of jobs); - reads stdin')
     .option(
       '-f, --input <files>',
-      'input file(s) for env.P3S_INPUT_FILE, comma separated: one job set per file',
+      'input file(s) for env.P3S_INPUT_FILE, comma separated: one job set per file (default: $P3S_INPUT_FILE)',
     )
     .option('-N, --count <n>', 'replicas of each job', Number)
     .option('--json', 'print only JSON (the array of created jobs)')
     .action(async (file: string, o: { input?: string; count?: number }) => {
       const parsed = readJobFile(file);
       const jobs = Array.isArray(parsed) ? parsed : [parsed];
-      const inputs = o.input
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      // As the original job.py: -f wins, else $P3S_INPUT_FILE of the submitting shell (one file).
+      const fromEnv = o.input === undefined ? process.env.P3S_INPUT_FILE?.trim() || undefined : undefined;
+      if (fromEnv) process.stderr.write(`p3s: P3S_INPUT_FILE from the environment: ${fromEnv}\n`);
+      const inputs = fromEnv
+        ? [fromEnv]
+        : o.input
+            ?.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
       const body =
         inputs || o.count
           ? { jobs, inputFile: inputs && (inputs.length === 1 ? inputs[0] : inputs), count: o.count }
