@@ -80,7 +80,7 @@ test('a 70 s server outage with jobs running (default heartbeat timeout): every 
     const jobs = (await tables!.scan('jobs')).map((j) => `${j.name} ${j.state} ${j.message ?? ''}`);
     const ps = (await tables!.scan('pilots')).map((p) => `${p.id} ${p.state} seen ${p.lastSeenAt}`);
     throw new Error(
-      `${err.message}\njobs: ${jobs.join('; ')}\npilots: ${ps.join('; ')}\nstack log:\n${stack!.log().slice(-3000)}\npilot 0:\n${pilots[0]!.output().slice(-3000)}`,
+      `${err.message}\njobs: ${jobs.join('; ')}\npilots: ${ps.join('; ')}\nstack log:\n${stack!.log().slice(-3000)}\n${pilots.map((p, i) => `pilot ${i}:\n${p.output().slice(-1500)}`).join('\n')}`,
     );
   });
   assert.equal(rows.length, 3);
