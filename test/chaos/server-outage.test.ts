@@ -47,10 +47,13 @@ test('a 70 s server outage with jobs running (default heartbeat timeout): every 
   }));
   const sub = await api(first, 'POST', '/jobs', jobs);
   assert.equal(sub.status, 201, JSON.stringify(sub.body));
-  await waitFor(async () => (await tables!.scan('jobs')).filter((j) => j.state === 'running').length === 3, {
-    timeoutMs: 30_000,
-    what: 'three running jobs',
-  });
+  // Running, and the payloads really started: a pilot spawns only once its jobstart is
+  // acknowledged, and reports the payload's start with its first heartbeat.
+  await waitFor(
+    async () =>
+      (await tables!.scan('jobs')).filter((j) => j.state === 'running' && j.payloadStartedAt).length === 3,
+    { timeoutMs: 30_000, what: 'three payloads running' },
+  );
   const pilotIds = new Set((await tables.scan('pilots')).map((p) => p.id));
 
   // The fault: the server is gone for 70 s (this wait is the outage itself, not a synchronisation).
