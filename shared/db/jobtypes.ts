@@ -2,6 +2,7 @@ import { BatchGetCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sd
 import { tableName } from '../config.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
 import { db } from './client.ts';
+import { JOBTYPE_FIELDS, pick } from './items.ts';
 
 const table = () => tableName('jobtypes');
 
@@ -15,7 +16,7 @@ export async function listJobtypes(): Promise<Jobtype[]> {
   let start: Record<string, unknown> | undefined;
   do {
     const r = await db().send(new ScanCommand({ TableName: table(), ExclusiveStartKey: start }));
-    out.push(...((r.Items ?? []) as Jobtype[]));
+    out.push(...(r.Items ?? []).map((it) => pick(JOBTYPE_FIELDS, it)));
     start = r.LastEvaluatedKey;
   } while (start);
   return out.map((t) => ({ ...t, inFlight: t.inFlight ?? 0 })).sort((a, b) => a.name.localeCompare(b.name));
@@ -65,5 +66,5 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       ReturnValues: 'ALL_NEW',
     }),
   );
-  return r.Attributes as Jobtype;
+  return pick(JOBTYPE_FIELDS, r.Attributes!);
 }

@@ -33,6 +33,7 @@ import { listNewestByDay } from './cursor.ts';
 import { dagOf, getDag, pack, unpack } from './dags.ts';
 import { listDatatypes } from './datatypes.ts';
 import { endJob } from './dispatch.ts';
+import { pick, WORKFLOW_FIELDS } from './items.ts';
 import { killJob } from './job-ops.ts';
 import { createJobs, deleteJob, getJobItem } from './jobs.ts';
 
@@ -173,11 +174,7 @@ export interface CreateWorkflowOptions {
   rule?: string;
 }
 
-function toWorkflow(item: Record<string, unknown>): Workflow {
-  const out: Record<string, unknown> = {};
-  for (const k of SUMMARY_ATTRS) if (item[k] !== undefined && k !== 'lpk') out[k] = item[k];
-  return out as unknown as Workflow;
-}
+const toWorkflow = (item: Record<string, unknown>): Workflow => pick(WORKFLOW_FIELDS, item);
 
 async function getItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
