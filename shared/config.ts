@@ -29,6 +29,11 @@ export const Config = z.object({
   /** S3 buckets whose ObjectCreated events register data, comma separated (set by serverless.yml); empty = any. */
   P3S_DATA_BUCKETS: z.string().default(''),
   /**
+   * Most index items one listing request may read (filtered listings of jobs, data, workflows):
+   * a page that reaches it ends early with a cursor and `searchedBackTo`. Never below the page size.
+   */
+  P3S_LIST_READ_BUDGET: z.coerce.number().int().positive().default(2000),
+  /**
    * Failed authentications one source address may make in a burst, per container (a token
    * bucket): past it, requests from that address whose token this container has not verified
    * before get a 429 without touching the tokens table. 0 turns the limit off.

@@ -150,8 +150,13 @@ export interface DataFilter {
   cursor?: string;
 }
 
-/** Files newest first, one registration day (index partition) after another, back to `since`. */
-export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+/**
+ * Files newest first, one registration day (index partition) after another, back to `since`,
+ * within the read budget (`searchedBackTo` when a page ended on it).
+ */
+export async function listData(
+  f: DataFilter,
+): Promise<{ data: Data[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
     prefix: 'D#',
@@ -162,7 +167,7 @@ export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCurso
     limit: f.limit,
     cursor: f.cursor,
   });
-  return { data: r.items.map(toData), nextCursor: r.nextCursor };
+  return { data: r.items.map(toData), nextCursor: r.nextCursor, searchedBackTo: r.searchedBackTo };
 }
 
 /**

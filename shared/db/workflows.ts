@@ -659,11 +659,11 @@ export async function getWorkflowRecord(
 
 /**
  * Lists workflows newest first through the `list` index (one partition per creation day, within
- * the retention window), optionally by state, DAG or user.
+ * the retention window), optionally by state, DAG or user, within the read budget.
  */
 export async function listWorkflows(
   given: Omit<WorkflowListQuery, 'limit'> & { limit: number },
-): Promise<{ workflows: Workflow[]; nextCursor?: string }> {
+): Promise<{ workflows: Workflow[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
     prefix: 'W#',
@@ -675,7 +675,7 @@ export async function listWorkflows(
     cursor: given.cursor,
     projection: SUMMARY_ATTRS,
   });
-  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor };
+  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor, searchedBackTo: r.searchedBackTo };
 }
 
 /**
