@@ -204,5 +204,9 @@ export function route<
     request.response = { statusCode: status, headers, body: JSON.stringify(body) };
   });
   // Who may call it and how, readable by the role-matrix test and the README generator.
-  return Object.assign(handler, { access: spec.access, cookie: spec.cookie === true });
+  return Object.assign(handler, {
+    access: spec.access,
+    cookie: spec.cookie === true,
+    json: Boolean(spec.body),
+  });
 }

@@ -19,6 +19,8 @@ export interface ApiRoute {
   access: Access;
   /** The handler takes the monitor's sign-in cookie (its GET pages and live.json). */
   cookie: boolean;
+  /** The handler reads a JSON body (and refuses other content types). */
+  json: boolean;
   /** True when the handler is not built by `route()` and its access comes from RAW_HANDLERS. */
   raw: boolean;
 }
@@ -42,7 +44,7 @@ export async function apiRoutes(): Promise<ApiRoute[]> {
   const missing: string[] = [];
   for (const fn of model.functions) {
     if (!fn.http.length) continue;
-    const handler = (await loadHandler(fn)) as { access?: unknown; cookie?: unknown };
+    const handler = (await loadHandler(fn)) as { access?: unknown; cookie?: unknown; json?: unknown };
     for (const h of fn.http) {
       const key = `${h.method} ${h.path}`;
       const declared = handler.access;
@@ -55,10 +57,20 @@ export async function apiRoutes(): Promise<ApiRoute[]> {
           key,
           access: declared as Access,
           cookie: handler.cookie === true,
+          json: handler.json === true,
           raw: false,
         });
       } else if (raw) {
-        out.push({ fn: fn.name, method: h.method, path: h.path, key, access: raw, cookie: false, raw: true });
+        out.push({
+          fn: fn.name,
+          method: h.method,
+          path: h.path,
+          key,
+          access: raw,
+          cookie: false,
+          json: false,
+          raw: true,
+        });
       } else {
         missing.push(`${key} (${fn.module}.${fn.exportName})`);
       }
