@@ -32,18 +32,8 @@ export interface DagSummary {
 
 export type StoredDag = DagSummary & Pick<Dag, 'vertices' | 'edges'>;
 
-const SUMMARY_ATTRS = [
-  'name',
-  'description',
-  'nvertices',
-  'nedges',
-  'roots',
-  'jobtypes',
-  'datatypes',
-  'user',
-  'createdAt',
-  'updatedAt',
-] as const;
+/** What a listing reads: the summary's fields, never the packed body. */
+const SUMMARY_ATTRS = Object.keys(DAG_FIELDS);
 
 /** Packs a JSON value for a binary attribute (also used for workflow snapshots). */
 export const pack = (value: unknown): Uint8Array => gzipSync(JSON.stringify(value));

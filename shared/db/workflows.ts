@@ -141,25 +141,8 @@ const JOB_ATTRS = [
   'message',
   'endedAt',
 ];
-const SUMMARY_ATTRS = [
-  'id',
-  'name',
-  'dag',
-  'state',
-  'user',
-  'nvertices',
-  'nedges',
-  'ndone',
-  'inputFile',
-  'dataId',
-  'rule',
-  'createdAt',
-  'definedAt',
-  'startedAt',
-  'endedAt',
-  'stateAt',
-  'lpk',
-] as const;
+/** What a listing reads: the answer's fields and the index key (for the cursor), never the spec. */
+const SUMMARY_ATTRS = [...Object.keys(WORKFLOW_FIELDS), 'lpk'];
 
 /** Largest packed spec accepted: a DynamoDB item holds 400 KB, and the summary needs a little. */
 const MAX_SPEC_BYTES = 350_000;

@@ -245,3 +245,37 @@ export async function tableSnapshot(s: Stack): Promise<Record<string, string[]>>
     client.destroy();
   }
 }
+
+/**
+ * Attribute names the tables keep for themselves — index keys, queue order, TTL, hashes, claims,
+ * packed bodies — written here apart from the server's answer lists (shared/db/items.ts): no
+ * answer may carry one at any depth.
+ */
+export const INTERNAL_ATTRIBUTES: ReadonlySet<string> = new Set([
+  'seq',
+  'qpk',
+  'qsk',
+  'lpk',
+  'ipk',
+  'isk',
+  'keyHash',
+  'hash',
+  'ttl',
+  'claimedAt',
+  'killJobId',
+  'spec',
+  'body',
+]);
+
+/**
+ * Where in `v` (an answer) internal attributes are: `.jobs[0].seq`, … Environments are the
+ * users' own names (a job may well set `ttl`): not looked into.
+ */
+export function internalKeys(v: unknown, at = ''): string[] {
+  if (Array.isArray(v)) return v.flatMap((x, i) => internalKeys(x, `${at}[${i}]`));
+  if (!v || typeof v !== 'object') return [];
+  return Object.entries(v).flatMap(([k, x]) => [
+    ...(INTERNAL_ATTRIBUTES.has(k) ? [`${at}.${k}`] : []),
+    ...(k === 'env' ? [] : internalKeys(x, `${at}.${k}`)),
+  ]);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SimPilot } from '../helpers/pilot-sim.ts';
-import { apiRoutes, tableSnapshot } from '../helpers/routes.ts';
+import { apiRoutes, INTERNAL_ATTRIBUTES, internalKeys, tableSnapshot } from '../helpers/routes.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 
 /**
@@ -157,23 +157,6 @@ const FIELDS = {
   ],
 } as const;
 type Entity = keyof typeof FIELDS;
-
-/** Attribute names the tables use for themselves: index keys, queue order, TTL, hashes, claims, packed bodies. */
-const INTERNAL = [
-  'seq',
-  'qpk',
-  'qsk',
-  'lpk',
-  'ipk',
-  'isk',
-  'keyHash',
-  'hash',
-  'ttl',
-  'claimedAt',
-  'killJobId',
-  'spec',
-  'body',
-];
 
 let s: TestStack;
 const ids: Record<string, string> = {};
@@ -378,23 +361,14 @@ describe('answers show only the fields of their entity', () => {
   });
 
   test('no answer carries an internal attribute at any depth — while the tables do hold them', async () => {
-    const found: string[] = [];
-    const walk = (route: string, v: unknown, at: string) => {
-      if (Array.isArray(v)) for (const [i, x] of v.entries()) walk(route, x, `${at}[${i}]`);
-      else if (v && typeof v === 'object')
-        for (const [k, x] of Object.entries(v)) {
-          if (INTERNAL.includes(k)) found.push(`${route}: ${at}.${k}`);
-          walk(route, x, `${at}.${k}`);
-        }
-    };
-    for (const [route, body] of answers) walk(route, body, '');
+    const found = [...answers].flatMap(([route, body]) => internalKeys(body).map((k) => `${route}: ${k}`));
     assert.deepEqual(found, []);
     // The answers above were built from items that have them: the check looked at real leaks.
     const tables = await tableSnapshot(s);
     const held = new Set<string>();
     for (const items of Object.values(tables))
       for (const it of items)
-        for (const k of Object.keys(JSON.parse(it))) if (INTERNAL.includes(k)) held.add(k);
+        for (const k of Object.keys(JSON.parse(it))) if (INTERNAL_ATTRIBUTES.has(k)) held.add(k);
     for (const k of ['seq', 'qpk', 'qsk', 'lpk', 'keyHash', 'hash', 'ttl', 'spec', 'body'])
       assert.ok(held.has(k), `no item holds ${k}`);
   });

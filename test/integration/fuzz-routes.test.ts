@@ -6,6 +6,7 @@ import {
   type ApiRoute,
   apiRoutes,
   fillPath,
+  internalKeys,
   MAY_CALL,
   pathParams,
   type RawResponse,
@@ -533,30 +534,6 @@ const signinCase = (): fc.Arbitrary<Case> =>
       ),
     ),
   });
-
-/** Attribute names the tables keep for themselves (shared/db/items.ts): never in an answer. */
-const INTERNAL = new Set([
-  'seq',
-  'qpk',
-  'qsk',
-  'lpk',
-  'ipk',
-  'isk',
-  'keyHash',
-  'hash',
-  'ttl',
-  'claimedAt',
-  'killJobId',
-  'spec',
-]);
-function internalKeys(v: unknown, at = ''): string[] {
-  if (Array.isArray(v)) return v.flatMap((x, i) => internalKeys(x, `${at}[${i}]`));
-  if (!v || typeof v !== 'object') return [];
-  return Object.entries(v).flatMap(([k, x]) => [
-    ...(INTERNAL.has(k) ? [`${at}.${k}`] : []),
-    ...internalKeys(x, `${at}.${k}`),
-  ]);
-}
 
 /** Whether `type` is what a JSON route takes (application/json, UTF-8). */
 const isJsonType = (type: string | undefined) => {
