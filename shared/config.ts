@@ -39,6 +39,24 @@ export const Config = z.object({
   P3S_PILOT_BEAT: seconds(5),
   /** S3 buckets whose ObjectCreated events register data, comma separated (set by serverless.yml); empty = any. */
   P3S_DATA_BUCKETS: z.string().default(''),
+  /**
+   * Most index items one listing request may read (filtered listings of jobs, data, workflows):
+   * a page that reaches it ends early with a cursor and `searchedBackTo`. Never below the page size.
+   */
+  P3S_LIST_READ_BUDGET: z.coerce.number().int().positive().default(2000),
+  /**
+   * Failed authentications one source address may make in a burst, per container (a token
+   * bucket): past it, requests from that address whose token this container has not verified
+   * before get a 429 without touching the tokens table. 0 turns the limit off.
+   */
+  P3S_AUTH_FAIL_BURST: z.coerce.number().int().nonnegative().default(50),
+  /** Failed authentications per minute the bucket above refills (the sustained rate allowed). */
+  P3S_AUTH_FAIL_PER_MIN: z.coerce.number().positive().default(60),
+  /**
+   * Token ids each container remembers, known and unknown apart (two LRU caches of this size):
+   * at most this many tokens in use are verified without a read of the tokens table.
+   */
+  P3S_TOKEN_CACHE_ENTRIES: z.coerce.number().int().positive().default(10_000),
   /** Stage name, for logs. */
   P3S_STAGE: z.string().default('local'),
   /** Log level of the server side. */

@@ -34,3 +34,13 @@ export function keyValues(obj: Record<string, unknown>): string {
     })
     .join('\n');
 }
+
+/**
+ * The line under a listing page: the cursor of the next page, and — when the server stopped on
+ * its read budget (a filter that matches little) — how far back it searched.
+ */
+export function morePages(r: { nextCursor?: string; searchedBackTo?: string }): string {
+  if (!r.nextCursor) return r.searchedBackTo ? `\n(searched back to ${r.searchedBackTo})` : '';
+  const searched = r.searchedBackTo ? `searched back to ${r.searchedBackTo}; ` : '';
+  return `\n(${searched}more: --cursor ${r.nextCursor})`;
+}

@@ -19,7 +19,16 @@ import {
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
-import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
+import {
+  dayRange,
+  dayStart,
+  decodeCursor,
+  encodeCursor,
+  prevDay,
+  queryFrom,
+  ReadBudget,
+  utcIso,
+} from './cursor.ts';
 import { dayPartition, toJob } from './items.ts';
 import { getJobtypes, partitionOf } from './jobtypes.ts';
 
@@ -175,11 +184,27 @@ function filterExpression(
   return parts.length ? parts.join(' AND ') : undefined;
 }
 
+/** A page of jobs. `searchedBackTo`: the page ended on the read budget (ReadBudget), having looked at everything newer than that time. */
+export interface JobPage {
+  jobs: Job[];
+  nextCursor?: string;
+  searchedBackTo?: string;
+}
+
+/** The time attribute each index sorts by (none for byWorkflow, which sorts by vertex). */
+const INDEX_TIME: Record<string, string | undefined> = {
+  byState: 'stateAt',
+  list: 'createdAt',
+  byPilot: 'dispatchedAt',
+};
+
 /**
  * Lists jobs newest first through an index (never a table scan): by state (`byState`, ordered by
  * the time the job entered that state), by pilot, by workflow, or by creation day (`list`).
+ * A request reads at most its read budget (ReadBudget): a filter that matches little ends the
+ * page early, with a cursor and `searchedBackTo`.
  */
-export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCursor?: string }> {
+export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<JobPage> {
   // Index sort keys are UTC ISO strings: compare the window in that form, not with its offset.
   const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
   if (f.since && f.until && f.since > f.until) return { jobs: [] };
@@ -187,8 +212,14 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
   const values: Record<string, unknown> = {};
   const filter = filterExpression(f, names, values);
   const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
+  const budget = shared ?? new ReadBudget(f.limit);
   const out: Record<string, unknown>[] = [];
 
+  /**
+   * Reads one index partition until `want` jobs are collected (`next`: the key to resume after
+   * the last one returned, when more may follow), the partition ends, or the budget is spent
+   * (`cut`: the key of the last item read).
+   */
   const drain = async (
     q: {
       IndexName: string;
@@ -198,7 +229,7 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
     },
     startKey: Record<string, unknown> | undefined,
     want: number,
-  ): Promise<Record<string, unknown> | undefined> => {
+  ): Promise<{ next?: Record<string, unknown>; cut?: Record<string, unknown> }> => {
     let start = startKey;
     const attrNames = { ...names, ...q.names };
     do {
@@ -212,21 +243,28 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
           ExpressionAttributeNames: Object.keys(attrNames).length ? attrNames : undefined,
           ExpressionAttributeValues: { ...values, ...q.values },
           ScanIndexForward: false,
-          Limit: Math.max(want - out.length, 1) * (filter ? 4 : 1),
+          Limit: budget.cap(Math.max(want - out.length, 1) * (filter ? 4 : 1)),
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of r.Items ?? []) {
-        if (out.length < want) out.push(it);
-      }
+      budget.spend(r);
+      const items = r.Items ?? [];
+      const room = want - out.length;
+      out.push(...items.slice(0, Math.max(room, 0)));
       start = r.LastEvaluatedKey;
       if (out.length >= want) {
-        // Resume after the last item we return, not after the last one DynamoDB read.
+        // Resume after the last item we return, not after the last one DynamoDB read: matches
+        // of this page beyond `want` come next time.
         const last = out[out.length - 1]!;
-        return start ? keyOf(last, q.IndexName) : undefined;
+        return start || items.length > room ? { next: keyOf(last, q.IndexName) } : {};
       }
+      if (start && budget.spent) return { cut: start };
     } while (start);
-    return undefined;
+    return {};
+  };
+  const timeOf = (key: Record<string, unknown>, index: string) => {
+    const attr = INDEX_TIME[index];
+    return attr ? String(key[attr]) : undefined;
   };
 
   const window = (
@@ -256,24 +294,40 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
       q = { idx: 'byState', cond: '#st = :st', names: { '#st': 'state' }, values: { ':st': f.state![0] } };
       window('stateAt', q);
     }
-    const next = await drain(
+    const { next, cut } = await drain(
       { IndexName: q.idx, KeyConditionExpression: q.cond, names: q.names, values: q.values },
       cursor.key,
       f.limit,
     );
     let jobs = out.map(toJob);
     if (f.state && (f.pilotId || f.workflowId)) jobs = jobs.filter((j) => f.state!.includes(j.state));
-    return { jobs, nextCursor: next ? encodeCursor({ key: next }) : undefined };
+    const resume = next ?? cut;
+    return {
+      jobs,
+      nextCursor: resume ? encodeCursor({ key: resume }) : undefined,
+      searchedBackTo: cut ? timeOf(cut, q.idx) : undefined,
+    };
   }
 
   if (f.state && f.state.length > 1) {
-    // Several states: merge one page of each, newest first (no cursor beyond the first page).
-    const pages = await Promise.all(f.state.map((s) => listJobs({ ...f, state: [s], cursor: undefined })));
+    // Several states: merge one page of each, newest first (no cursor beyond the first page),
+    // each read in parallel on its share of the budget. When a state's listing ran out of it, the answer keeps only what is
+    // complete in every state: jobs that entered their state after the latest point reached.
+    const shares = budget.split(f.state.length);
+    const pages = await Promise.all(
+      f.state.map((s, i) => listJobs({ ...f, state: [s], cursor: undefined }, shares[i])),
+    );
+    const reached = pages
+      .map((p) => p.searchedBackTo)
+      .filter((t): t is string => t !== undefined)
+      .sort()
+      .pop();
     const jobs = pages
       .flatMap((p) => p.jobs)
+      .filter((j) => !reached || j.stateAt >= reached)
       .sort((a, b) => b.stateAt.localeCompare(a.stateAt))
       .slice(0, f.limit);
-    return { jobs };
+    return { jobs, searchedBackTo: reached };
   }
 
   // No state: walk creation days backwards from `until` (or today) to `since`, within the
@@ -291,7 +345,7 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
       values: { ':lpk': `J#${day}` } as Record<string, unknown>,
     };
     window('createdAt', q);
-    const next = await drain(
+    const { next, cut } = await drain(
       { IndexName: 'list', KeyConditionExpression: q.cond, names: q.names, values: q.values },
       startKey,
       f.limit,
@@ -304,8 +358,21 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
         nextCursor: more ? encodeCursor({ day: nextDay, key: next }) : undefined,
       };
     }
+    if (cut)
+      return {
+        jobs: out.map(toJob),
+        nextCursor: encodeCursor({ day, key: cut }),
+        searchedBackTo: timeOf(cut, 'list'),
+      };
     startKey = undefined;
+    const walked = day;
     day = prevDay(day);
+    if (budget.spent && day >= firstDay)
+      return {
+        jobs: out.map(toJob),
+        nextCursor: encodeCursor({ day }),
+        searchedBackTo: dayStart(walked, f.since),
+      };
   }
   return { jobs: out.map(toJob) };
 }

@@ -5,6 +5,7 @@ import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
 import { log } from '../log.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { JOBTYPE_FIELDS, pick } from './items.ts';
 
 const table = () => tableName('jobtypes');
 
@@ -18,7 +19,7 @@ export async function listJobtypes(): Promise<Jobtype[]> {
   let start: Record<string, unknown> | undefined;
   do {
     const r = await db().send(new ScanCommand({ TableName: table(), ExclusiveStartKey: start }));
-    out.push(...((r.Items ?? []) as Jobtype[]));
+    out.push(...(r.Items ?? []).map((it) => pick(JOBTYPE_FIELDS, it)));
     start = r.LastEvaluatedKey;
   } while (start);
   const types = out
@@ -121,11 +122,12 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       ReturnValues: 'ALL_NEW',
     }),
   );
-  let t = r.Attributes as Jobtype;
+  let t = pick(JOBTYPE_FIELDS, r.Attributes!);
   cache?.types.set(t.name, { ...t, inFlight: t.inFlight ?? 0 });
   if (t.migrating) {
     await migrateToOwnQueue(t.name, Date.now() + 5000);
-    t = (await getJobtype(name)) ?? t;
+    const now = await getJobtype(name);
+    if (now) t = pick(JOBTYPE_FIELDS, now);
   }
   return t;
 }

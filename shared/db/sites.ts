@@ -4,6 +4,7 @@ import { NotFoundError } from '../core/errors.ts';
 import type { Site, SiteInput } from '../core/site/site.ts';
 import { nowIso } from '../core/util/time.ts';
 import { db } from './client.ts';
+import { pick, SITE_FIELDS } from './items.ts';
 
 const table = () => tableName('sites');
 
@@ -15,7 +16,7 @@ export async function putSite(name: string, s: SiteInput): Promise<Site> {
 
 export async function findSite(name: string): Promise<Site | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  return r.Item as Site | undefined;
+  return r.Item && pick(SITE_FIELDS, r.Item);
 }
 
 export async function getSite(name: string): Promise<Site> {
@@ -26,5 +27,5 @@ export async function getSite(name: string): Promise<Site> {
 
 export async function listSites(): Promise<Site[]> {
   const r = await db().send(new ScanCommand({ TableName: table() }));
-  return ((r.Items ?? []) as Site[]).sort((a, b) => a.name.localeCompare(b.name));
+  return (r.Items ?? []).map((it) => pick(SITE_FIELDS, it)).sort((a, b) => a.name.localeCompare(b.name));
 }

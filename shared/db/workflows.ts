@@ -26,6 +26,7 @@ import { listNewestByDay } from './cursor.ts';
 import { dagOf, getDag, pack, unpack } from './dags.ts';
 import { listDatatypes } from './datatypes.ts';
 import { endJob } from './dispatch.ts';
+import { pick, WORKFLOW_FIELDS } from './items.ts';
 import { killJob } from './job-ops.ts';
 import { createJobs, deleteJob, getJobItem } from './jobs.ts';
 import { partitionOf } from './jobtypes.ts';
@@ -134,25 +135,8 @@ const JOB_ATTRS = [
   'message',
   'endedAt',
 ];
-const SUMMARY_ATTRS = [
-  'id',
-  'name',
-  'dag',
-  'state',
-  'user',
-  'nvertices',
-  'nedges',
-  'ndone',
-  'inputFile',
-  'dataId',
-  'rule',
-  'createdAt',
-  'definedAt',
-  'startedAt',
-  'endedAt',
-  'stateAt',
-  'lpk',
-] as const;
+/** What a listing reads: the answer's fields and the index key (for the cursor), never the spec. */
+const SUMMARY_ATTRS = [...Object.keys(WORKFLOW_FIELDS), 'lpk'];
 
 /** Largest packed spec accepted: a DynamoDB item holds 400 KB, and the summary needs a little. */
 const MAX_SPEC_BYTES = 350_000;
@@ -167,11 +151,7 @@ export interface CreateWorkflowOptions {
   rule?: string;
 }
 
-function toWorkflow(item: Record<string, unknown>): Workflow {
-  const out: Record<string, unknown> = {};
-  for (const k of SUMMARY_ATTRS) if (item[k] !== undefined && k !== 'lpk') out[k] = item[k];
-  return out as unknown as Workflow;
-}
+const toWorkflow = (item: Record<string, unknown>): Workflow => pick(WORKFLOW_FIELDS, item);
 
 async function getItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
@@ -656,11 +636,11 @@ export async function getWorkflowRecord(
 
 /**
  * Lists workflows newest first through the `list` index (one partition per creation day, within
- * the retention window), optionally by state, DAG or user.
+ * the retention window), optionally by state, DAG or user, within the read budget.
  */
 export async function listWorkflows(
   given: Omit<WorkflowListQuery, 'limit'> & { limit: number },
-): Promise<{ workflows: Workflow[]; nextCursor?: string }> {
+): Promise<{ workflows: Workflow[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
     prefix: 'W#',
@@ -672,7 +652,7 @@ export async function listWorkflows(
     cursor: given.cursor,
     projection: SUMMARY_ATTRS,
   });
-  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor };
+  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor, searchedBackTo: r.searchedBackTo };
 }
 
 /**

@@ -14,7 +14,13 @@ export interface TestStack extends Stack {
   call(
     method: string,
     path: string,
-    opts?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
+    opts?: {
+      token?: string | null;
+      body?: unknown;
+      /** A body sent as is (as application/json unless `headers` names a content-type). */
+      raw?: string;
+      headers?: Record<string, string>;
+    },
   ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
@@ -45,6 +51,9 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     const token = opts.token === undefined ? adminToken : opts.token;
     if (token) headers.authorization = `Bearer ${token}`;
     let body: string | undefined = opts.raw;
+    // Raw text is JSON text too, unless the test names another type.
+    if (opts.raw !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
       headers['content-type'] = 'application/json';

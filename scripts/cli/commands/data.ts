@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiError, api, qs, type Target } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, keyValues, morePages, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 /** A file as the CLI, the watcher and the XRootD hook announce it (`POST /data`). */
@@ -134,16 +134,12 @@ export function registerData(program: Command, ctx: CliContext): void {
     .option('--cursor <c>', 'next page (from a previous --json answer)')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
-      const r = await api<{ data: Record<string, unknown>[]; nextCursor?: string }>(
+      const r = await api<{ data: Record<string, unknown>[]; nextCursor?: string; searchedBackTo?: string }>(
         ctx.target(),
         'GET',
         `/data${qs({ state: o.state, source: o.source, datatype: o.datatype, name: o.name, since: o.since, until: o.until, limit: o.limit, cursor: o.cursor })}`,
       );
-      emit(
-        ctx.out(),
-        r,
-        () => table(r.data, DATA_COLUMNS) + (r.nextCursor ? `\n(more: --cursor ${r.nextCursor})` : ''),
-      );
+      emit(ctx.out(), r, () => table(r.data, DATA_COLUMNS) + morePages(r));
     });
   data
     .command('show <idOrLocation>')

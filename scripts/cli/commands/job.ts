@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, keyValues, morePages, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 const JOB_COLUMNS = [
@@ -69,16 +69,12 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .option('--cursor <c>', 'next page (from a previous --json answer)')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
-      const r = await api<{ jobs: Record<string, unknown>[]; nextCursor?: string }>(
+      const r = await api<{ jobs: Record<string, unknown>[]; nextCursor?: string; searchedBackTo?: string }>(
         ctx.target(),
         'GET',
         `/jobs${qs({ state: o.state, jobtype: o.type, user: o.user, site: o.site, pilot: o.pilot, since: o.since, until: o.until, limit: o.limit, cursor: o.cursor })}`,
       );
-      emit(
-        ctx.out(),
-        r,
-        () => table(r.jobs, JOB_COLUMNS) + (r.nextCursor ? `\n(more: --cursor ${r.nextCursor})` : ''),
-      );
+      emit(ctx.out(), r, () => table(r.jobs, JOB_COLUMNS) + morePages(r));
     });
   job
     .command('show <id>')

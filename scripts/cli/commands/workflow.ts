@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, keyValues, morePages, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 /**
@@ -102,7 +102,11 @@ export function registerWorkflow(program: Command, ctx: CliContext): void {
     .option('--cursor <c>', 'next page (from a previous --json answer)')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
-      const r = await api<{ workflows: Record<string, unknown>[]; nextCursor?: string }>(
+      const r = await api<{
+        workflows: Record<string, unknown>[];
+        nextCursor?: string;
+        searchedBackTo?: string;
+      }>(
         ctx.target(),
         'GET',
         `/workflows${qs({ state: o.state, dag: o.dag, user: o.user, since: o.since, until: o.until, limit: o.limit, cursor: o.cursor })}`,
@@ -114,7 +118,7 @@ export function registerWorkflow(program: Command, ctx: CliContext): void {
           table(
             r.workflows.map((w) => ({ ...w, progress: `${w.ndone}/${w.nvertices}` })),
             ['id', 'name', 'dag', 'state', 'progress', 'user', 'createdAt', 'endedAt'],
-          ) + (r.nextCursor ? `\n(more: --cursor ${r.nextCursor})` : ''),
+          ) + morePages(r),
       );
     });
   wf.command('show <id>')

@@ -157,6 +157,9 @@ export interface Job {
   workflowId?: string;
   vertex?: string;
   inputFile?: string;
+  /** For a job a trigger rule made: the file (data id) that arrived and the rule's name. */
+  dataId?: string;
+  rule?: string;
   createdAt: string;
   definedAt?: string;
   dispatchedAt?: string;

@@ -72,6 +72,8 @@ export interface Pilot {
   resources?: { cpus?: number; memoryMb?: number };
   state: PilotState;
   jobId?: string;
+  /** Type of the job it holds. */
+  jobtype?: string;
   jobcount: number;
   drain?: boolean;
   kill?: boolean;
