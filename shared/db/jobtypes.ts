@@ -11,7 +11,7 @@ const table = () => tableName('jobtypes');
 
 export async function getJobtype(name: string): Promise<Jobtype | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  return r.Item as Jobtype | undefined;
+  return r.Item ? pick(JOBTYPE_FIELDS, r.Item) : undefined;
 }
 
 export async function listJobtypes(): Promise<Jobtype[]> {
@@ -126,8 +126,7 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
   cache?.types.set(t.name, { ...t, inFlight: t.inFlight ?? 0 });
   if (t.migrating) {
     await migrateToOwnQueue(t.name, Date.now() + 5000);
-    const now = await getJobtype(name);
-    if (now) t = pick(JOBTYPE_FIELDS, now);
+    t = (await getJobtype(name)) ?? t;
   }
   return t;
 }
