@@ -20,6 +20,7 @@ import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
+import { anyOf } from './filters.ts';
 import { dayPartition, toJob } from './items.ts';
 import { getJobtypes } from './jobtypes.ts';
 
@@ -135,9 +136,10 @@ export async function getJob(id: string): Promise<Job> {
 
 export interface JobFilter {
   state?: JobState[];
-  jobtype?: string;
-  user?: string;
-  site?: string;
+  /** One value, or a list meaning any of them. */
+  jobtype?: string | readonly string[];
+  user?: string | readonly string[];
+  site?: string | readonly string[];
   pilotId?: string;
   workflowId?: string;
   /** Time window (ISO): on `stateAt` when filtering by state, else on `createdAt`. */
@@ -167,10 +169,8 @@ function filterExpression(
 ): string | undefined {
   const parts: string[] = [];
   for (const k of ['jobtype', 'user', 'site'] as const) {
-    if (f[k] === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = f[k];
-    parts.push(`#${k} = :${k}`);
+    const term = anyOf(k, f[k], names, values);
+    if (term) parts.push(term);
   }
   return parts.length ? parts.join(' AND ') : undefined;
 }

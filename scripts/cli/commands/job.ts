@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 const JOB_COLUMNS = [
@@ -53,10 +53,10 @@ export function registerJob(program: Command, ctx: CliContext): void {
   job
     .command('list')
     .description('list jobs, newest first')
-    .option('--state <states>', 'comma-separated states')
-    .option('--type <jobtype>', 'job type')
-    .option('--user <user>')
-    .option('--site <site>')
+    .option('--state <states>', 'state(s), comma separated')
+    .option('--type <jobtypes>', 'job type(s), comma separated')
+    .option('--user <users>', 'user(s), comma separated')
+    .option('--site <sites>', 'site(s), comma separated')
     .option('--pilot <id>')
     .option('--since <iso>', 'from this time')
     .option('--until <iso>', 'to this time')
@@ -80,7 +80,10 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .description('one job with all its fields, env and output tails')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const j = await api<Record<string, unknown>>(ctx.target(), 'GET', `/jobs/${encodeURIComponent(id)}`);
+      const j = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/jobs/${encodeURIComponent(id)}`),
+        FIELD_ORDER.job,
+      );
       emit(ctx.out(), j, () => {
         const { stdoutTail, stderrTail, ...rest } = j;
         let s = keyValues(rest);
@@ -174,8 +177,8 @@ export function registerPilot(program: Command, ctx: CliContext): void {
   const pilot = program.command('pilot').description('pilots: list, show, kill, drain');
   pilot
     .command('list')
-    .option('--state <state>')
-    .option('--site <site>')
+    .option('--state <states>', 'state(s), comma separated')
+    .option('--site <sites>', 'site(s), comma separated')
     .option('--limit <n>', 'at most', '100')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
@@ -192,7 +195,10 @@ export function registerPilot(program: Command, ctx: CliContext): void {
     .command('show <id>')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const p = await api<Record<string, unknown>>(ctx.target(), 'GET', `/pilots/${encodeURIComponent(id)}`);
+      const p = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/pilots/${encodeURIComponent(id)}`),
+        FIELD_ORDER.pilot,
+      );
       emit(ctx.out(), p, () => keyValues(p));
     });
   for (const mode of ['kill', 'drain'] as const) {
