@@ -6,6 +6,7 @@
  */
 import { type PilotClient, UnreachableError } from './http.ts';
 import { execMode, jobEnvironment } from './job-env.ts';
+import { liveTails } from './live-tails.ts';
 import type { Logger } from './log.ts';
 import type { Options, Settings } from './options.ts';
 import { type PayloadOutcome, type PayloadSpec, type RunningPayload, startPayload } from './payload.ts';
@@ -86,7 +87,8 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   try {
     await send({ event: 'jobstart', pid: p.pid, payloadStartedAt: p.startedAt.toISOString() });
     while (!(await settlesWithin(p.done, ctx.settings.beat * 1000))) {
-      if (!stop.hard.aborted) await send({ event: 'heartbeat', pid: p.pid }, false);
+      if (!stop.hard.aborted)
+        await send({ event: 'heartbeat', pid: p.pid, ...liveTails(ctx.options.joblog, job.id) }, false);
     }
     const outcome = await p.done;
     log.info('payload ended', { job: job.id, ...summary(outcome) });

@@ -7,6 +7,7 @@ import { pilotKey, wakeups } from '../wakeups.ts';
 import { assignedJob, claimNext, endJob, startJob } from './dispatch.ts';
 import { toJob } from './items.ts';
 import { getJobItem } from './jobs.ts';
+import { storeLiveTails } from './live-tails.ts';
 import { endPilot, freePilot, getPilotItem, markWaiting, type PilotItem, touchPilot } from './pilots.ts';
 
 export type PollAnswer =
@@ -130,6 +131,7 @@ export async function applyReport(
         throw new ConflictError(`job ${r.jobId} is not assigned to pilot ${pilot.id}`);
       return { status: 'ok', action: 'killjob' };
     }
+    if (r.jobId) await storeLiveTails(r.jobId, pilot.id, r);
     return { status: 'ok', action: actionFor(p) };
   }
 
