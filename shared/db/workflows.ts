@@ -716,6 +716,14 @@ export const monitorWorkflowSource = {
     return {
       ...row,
       edges: files.map((f) => ({ source: f.source, target: f.target, label: f.datatag || f.name })),
+      files: files.map(({ source, target, datatype, datatag, path, comment }) => ({
+        source,
+        target,
+        datatype,
+        datatag,
+        path,
+        comment,
+      })),
       extra: { name: row.name, nvertices: row.nvertices, ndone: row.ndone, inputFile: row.inputFile },
     };
   },

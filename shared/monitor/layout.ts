@@ -8,7 +8,18 @@ export interface PageCtx {
   nowMs: number;
 }
 
-export type NavKey = 'dashboard' | 'jobs' | 'pilots' | 'jobtypes' | 'workflows' | 'data' | 'none';
+export type NavKey =
+  | 'dashboard'
+  | 'jobs'
+  | 'pilots'
+  | 'jobtypes'
+  | 'workflows'
+  | 'data'
+  | 'dags'
+  | 'rules'
+  | 'datatypes'
+  | 'sites'
+  | 'none';
 
 const NAV: readonly [NavKey, string, string][] = [
   ['dashboard', '/', 'Dashboard'],
@@ -17,6 +28,10 @@ const NAV: readonly [NavKey, string, string][] = [
   ['jobtypes', '/monitor/jobtypes', 'Job types'],
   ['workflows', '/monitor/workflows', 'Workflows'],
   ['data', '/monitor/data', 'Data'],
+  ['dags', '/monitor/dags', 'DAGs'],
+  ['rules', '/monitor/rules', 'Rules'],
+  ['datatypes', '/monitor/datatypes', 'Datatypes'],
+  ['sites', '/monitor/sites', 'Sites'],
 ];
 
 /**

@@ -134,6 +134,8 @@ export interface Job {
   message?: string;
   stdoutTail?: string;
   stderrTail?: string;
+  /** When the tails were last updated by a heartbeat (while the job ran). */
+  tailAt?: string;
   killRequested?: boolean;
   workflowId?: string;
   vertex?: string;
