@@ -40,7 +40,7 @@ const NAV: readonly [NavKey, string, string][] = [
  */
 export function layout(o: { title: string; nav: NavKey; ctx: PageCtx; body: Child; main?: Html }): string {
   const who = o.ctx.caller
-    ? html`<div class="who"><span>Signed in as <strong>${o.ctx.caller.name}</strong> (${o.ctx.caller.role})</span>
+    ? html`<div class="who"><span title="Signed in as ${o.ctx.caller.name} (${o.ctx.caller.role})"><span class="sr-only">Signed in as </span><strong>${o.ctx.caller.name}</strong> (${o.ctx.caller.role})</span>
 <form method="post" action="/monitor/signout"><input type="hidden" name="signout" value="1"><button type="submit">Sign out</button></form></div>`
     : '';
   const nav =

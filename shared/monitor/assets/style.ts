@@ -20,9 +20,10 @@ a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,su
 header.top{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem 1.2rem;padding:.5rem 1rem;background:#0f172a;color:#f8fafc}
 header.top a{color:#f8fafc}
 header.top .brand{font-weight:700;font-size:1.15rem;text-decoration:none}
-header.top nav ul{display:flex;flex-wrap:wrap;gap:.2rem .9rem;list-style:none;margin:0;padding:0}
+header.top nav ul{display:flex;flex-wrap:wrap;gap:.2rem .8rem;list-style:none;margin:0;padding:0;font-size:.95rem}
 header.top nav a[aria-current=page]{font-weight:700;text-decoration-thickness:3px}
-header.top .who{margin-left:auto;display:flex;gap:.6rem;align-items:center;font-size:.9rem}
+header.top .who{margin-left:auto;display:flex;gap:.6rem;align-items:center;font-size:.85rem;min-width:0}
+header.top .who>span{max-width:16rem;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 header.top .who button{font:inherit;font-size:.85rem;padding:.1rem .5rem;cursor:pointer}
 main{padding:.8rem 1rem 2rem;max-width:120rem;margin:0 auto}
 h1{font-size:1.35rem;margin:.2rem 0 .7rem}

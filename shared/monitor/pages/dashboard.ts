@@ -134,7 +134,7 @@ function jobtypesPart(s: Snapshot): Html {
   const w = `${RECENT_MIN}m`;
   return html`<h2>Job types <span class="muted small">(ended: last ${RECENT_MIN} min)</span></h2>
 <table class="fit jobtypes">
-<colgroup><col><col class="w-s"><col class="w-m"><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-s"></colgroup>
+<colgroup><col><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-m"></colgroup>
 <thead><tr><th scope="col">type</th><th scope="col" class="num">queued</th><th scope="col" class="num" title="dispatched or running / the cap">in flight</th><th scope="col" class="num">finished</th><th scope="col" class="num">failed</th><th scope="col" class="num">stale</th><th scope="col" class="num">deadline</th></tr></thead>
 <tbody>${
     rows.length
@@ -165,7 +165,7 @@ function latencyPart(s: Snapshot): Html {
   const l = s.summary.latency;
   return html`<h2>Dispatch latency</h2>
 <p class="muted">From a job being queued to its payload starting; percentiles to the bucket.</p>
-<table><thead><tr><th scope="col">window</th><th scope="col" class="num">jobs started</th><th scope="col" class="num">p50</th><th scope="col" class="num">p95</th></tr></thead>
+<table><thead><tr><th scope="col">window</th><th scope="col" class="num">started</th><th scope="col" class="num">p50</th><th scope="col" class="num">p95</th></tr></thead>
 <tbody>
 <tr data-window="5"><th scope="row">last 5 min</th><td class="num">${l.last5min.jobs}</td><td class="num">${ms(l.last5min.p50Ms)}</td><td class="num">${ms(l.last5min.p95Ms)}</td></tr>
 <tr data-window="60"><th scope="row">last 60 min</th><td class="num">${l.last60min.jobs}</td><td class="num">${ms(l.last60min.p50Ms)}</td><td class="num">${ms(l.last60min.p95Ms)}</td></tr>
