@@ -87,8 +87,10 @@ export function registerJob(program: Command, ctx: CliContext): void {
       emit(ctx.out(), j, () => {
         const { stdoutTail, stderrTail, ...rest } = j;
         let s = keyValues(rest);
-        if (stdoutTail) s += `\n--- stdout (tail) ---\n${String(stdoutTail)}`;
-        if (stderrTail) s += `\n--- stderr (tail) ---\n${String(stderrTail)}`;
+        // While the job runs, the tails are the ones its pilot sent with its last heartbeat.
+        const kind = j.state === 'running' ? `live tail, as of ${String(j.tailAt ?? '?')}` : 'tail';
+        if (stdoutTail) s += `\n--- stdout (${kind}) ---\n${String(stdoutTail)}`;
+        if (stderrTail) s += `\n--- stderr (${kind}) ---\n${String(stderrTail)}`;
         return s;
       });
     });
