@@ -212,7 +212,7 @@ export function dagPage(d: { dag: DagRow & Pick<Dag, 'vertices' | 'edges'> }, ct
     nav: 'dags',
     ctx,
     body: html`<h1>DAG <span class="dag-name">${g.name}</span></h1>
-<div class="grid">
+<div class="grid dash">
 <section class="card"><h2>Fields</h2>${kv([
       ['name', g.name],
       ['description', g.description],
@@ -243,7 +243,7 @@ export function dagPage(d: { dag: DagRow & Pick<Dag, 'vertices' | 'edges'> }, ct
         {
           key: 'timelimit',
           label: 'time limit',
-          width: 's',
+          width: 'm',
           numeric: true,
           cell: (v: V) => (v.timelimit ? `${v.timelimit} s` : none),
           value: (v: V) => v.timelimit,
@@ -491,7 +491,7 @@ export function rulePage(
     nav: 'rules',
     ctx,
     body: html`<h1>Rule <span class="rule-name">${r.name}</span>${r.enabled ? '' : html` <span class="badge s-stopped">disabled</span>`}</h1>
-<div class="grid">
+<div class="grid dash">
 <section class="card"><h2>Fields</h2>${kv([
       ['name', r.name],
       ['enabled', r.enabled ? 'yes' : 'no'],
