@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CLI_BIN } from '../helpers/pilots.ts';
+import { runCli } from '../helpers/pilots.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 
 /** The operator's CLI: sites from the original site JSON, list filters that take lists, `show` order. */
@@ -18,32 +17,14 @@ after(async () => {
   await s.close();
 });
 
-function p3s(
-  args: string[],
-  token = s.adminToken,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CLI_BIN, ...args], {
-      cwd: root,
-      env: { ...process.env, P3S_SERVER: s.url, P3S_TOKEN: token },
-    });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => {
-      out += d;
-    });
-    c.stderr.on('data', (d) => {
-      err += d;
-    });
-    c.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+/** `p3s …` (the single-file build) against this stack, as the admin unless a token is given. */
+const p3s = (args: string[], token = s.adminToken) => runCli(s.url, token, args);
 
 describe('p3s site', () => {
   test('set from the original site JSON, change one field by name, list, show, delete', async () => {
-    const set = await p3s(['site', 'set', 'examples/sites/local.json', '--json']);
-    assert.equal(set.code, 0, set.err);
-    const [local] = JSON.parse(set.out);
+    const set = await p3s(['site', 'set', join(root, 'examples', 'sites', 'local.json'), '--json']);
+    assert.equal(set.code, 0, set.stderr);
+    const [local] = JSON.parse(set.stdout);
     assert.equal(local.name, 'local');
     assert.equal(local.pilotperiod, 5);
     assert.deepEqual(local.env, { P3S_SITE: 'local', P3S_DIRPATH: '/tmp/p3s-examples' });
@@ -79,24 +60,24 @@ describe('p3s site', () => {
       'EXTRA=1',
       '--json',
     ]);
-    assert.equal(period.code, 0, period.err);
-    const lxvm = JSON.parse(period.out)[0];
+    assert.equal(period.code, 0, period.stderr);
+    const lxvm = JSON.parse(period.stdout)[0];
     assert.equal(lxvm.pilotperiod, 20);
     assert.equal(lxvm.pilots, 120, 'other fields kept');
     assert.deepEqual(lxvm.env, { P3S_SITE: 'lxvm', EXTRA: '1' });
 
     const list = await p3s(['site', 'list', '--json']);
     assert.deepEqual(
-      JSON.parse(list.out).map((x: { name: string }) => x.name),
+      JSON.parse(list.stdout).map((x: { name: string }) => x.name),
       ['local', 'lxvm', 'sagebrush'],
     );
     const human = await p3s(['site', 'list']);
-    assert.match(human.out.split('\n')[0]!, /^NAME\s+PILOTS\s+PILOTCYCLES\s+PILOTPERIOD/);
+    assert.match(human.stdout.split('\n')[0]!, /^NAME\s+PILOTS\s+PILOTCYCLES\s+PILOTPERIOD/);
 
     const show = await p3s(['site', 'show', 'lxvm']);
     assert.equal(show.code, 0);
     assert.deepEqual(
-      show.out
+      show.stdout
         .trim()
         .split('\n')
         .map((l) => l.split(/\s+/)[0]),
@@ -107,12 +88,12 @@ describe('p3s site', () => {
     const viewer = (await s.call('POST', '/tokens', { body: { role: 'viewer' } })).body.token;
     const refused = await p3s(['site', 'delete', 'sagebrush'], viewer);
     assert.equal(refused.code, 1);
-    assert.match(refused.err, /HTTP 403/);
+    assert.match(refused.stderr, /HTTP 403/);
     assert.equal((await p3s(['site', 'delete', 'sagebrush'])).code, 0);
     assert.equal((await s.call('GET', '/sites/sagebrush')).status, 404);
     const again = await p3s(['site', 'delete', 'sagebrush']);
     assert.equal(again.code, 1);
-    assert.match(again.err, /^p3s: site sagebrush not found \(HTTP 404\)/);
+    assert.match(again.stderr, /^p3s: site sagebrush not found \(HTTP 404\)/);
   });
 
   test('bad site input is a 400 naming the field and stores nothing', async () => {
@@ -122,7 +103,7 @@ describe('p3s site', () => {
     assert.equal((await s.call('GET', '/sites/bad')).status, 404);
     const cli = await p3s(['site', 'set', '--period', '5']);
     assert.equal(cli.code, 1);
-    assert.match(cli.err, /give a site JSON file or --name/);
+    assert.match(cli.stderr, /give a site JSON file or --name/);
   });
 });
 
@@ -131,9 +112,9 @@ describe('list filters take lists', () => {
     const body = ['ta', 'tb', 'tc'].map((jobtype) => ({ name: `list-${jobtype}`, jobtype, state: 'held' }));
     assert.equal((await s.call('POST', '/jobs', { body })).status, 201);
     const r = await p3s(['job', 'list', '--type', 'ta,tb', '--json']);
-    assert.equal(r.code, 0, r.err);
+    assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
-      JSON.parse(r.out)
+      JSON.parse(r.stdout)
         .jobs.map((j: { jobtype: string }) => j.jobtype)
         .sort(),
       ['ta', 'tb'],
@@ -161,9 +142,9 @@ describe('list filters take lists', () => {
     const [job] = (await s.call('POST', '/jobs', { body: [{ name: 'order', jobtype: 'ta', state: 'held' }] }))
       .body;
     const r = await p3s(['job', 'show', job.id, '--json']);
-    const keys = Object.keys(JSON.parse(r.out));
+    const keys = Object.keys(JSON.parse(r.stdout));
     assert.deepEqual(keys.slice(0, 5), ['id', 'name', 'state', 'jobtype', 'payload']);
     const human = await p3s(['job', 'show', job.id]);
-    assert.match(human.out, /^id\s+[0-9a-f-]{36}\nname\s+order\nstate\s+defined\n/);
+    assert.match(human.stdout, /^id\s+[0-9a-f-]{36}\nname\s+order\nstate\s+defined\n/);
   });
 });

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../../shared/config.ts';
 import { db } from '../../shared/db/client.ts';
 import { SimPilot } from '../helpers/pilot-sim.ts';
-import { CLI_BIN } from '../helpers/pilots.ts';
+import { runCli } from '../helpers/pilots.ts';
 import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
 
 /**
@@ -232,32 +231,18 @@ async function purgeAll(body: Record<string, unknown>) {
   return { total, calls, kept };
 }
 
-function p3s(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CLI_BIN, ...args], {
-      env: { ...process.env, P3S_SERVER: s.url, P3S_TOKEN: s.adminToken },
-    });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d) => {
-      out += d;
-    });
-    c.stderr.on('data', (d) => {
-      err += d;
-    });
-    c.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+/** `p3s …` (the single-file build) against this stack, as the admin unless a token is given. */
+const p3s = (args: string[], token = s.adminToken) => runCli(s.url, token, args);
 
 describe('purge', () => {
   test('a dry run (CLI) counts exactly what would go, with progress, and removes nothing', async () => {
     const r = await p3s(['purge', '--older-than', '1d', '--dry-run', '--page', '4', '--json']);
-    assert.equal(r.code, 0, r.err);
-    const out = JSON.parse(r.out);
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
     assert.deepEqual(out.removed, expected());
     assert.equal(out.kept.workflows, 1, 'the failed workflow with a running job');
     assert.ok(out.calls > 1, `paged: ${out.calls} calls`);
-    assert.match(r.err, /^purge: \d+ examined, would remove/m);
+    assert.match(r.stderr, /^purge: \d+ examined, would remove/m);
     for (const it of items)
       assert.equal(await exists(it.kind, it.id), true, `${it.kind} ${it.what} is still there`);
   });
