@@ -9,6 +9,7 @@
  */
 import { type PilotClient, UnreachableError } from './http.ts';
 import { execMode, jobEnvironment } from './job-env.ts';
+import { liveTails } from './live-tails.ts';
 import type { Logger } from './log.ts';
 import type { Options, Settings } from './options.ts';
 import { type PayloadOutcome, type PayloadSpec, type RunningPayload, startPayload } from './payload.ts';
@@ -42,11 +43,15 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
     if (action === 'kill') wanted = 'kill';
     else if (action === 'drain' && wanted === 'none') wanted = 'drain';
   };
-  const send = async (r: Omit<Report, 'jobId'>, retry = true) => {
-    if (!ours) return;
+  /** Sends a report; true when the server accepted it. */
+  const send = async (r: Omit<Report, 'jobId'>, retry = true): Promise<boolean> => {
+    if (!ours) return false;
     try {
       const res = await client.report({ jobId: job.id, ...r }, { until: stop.hard, retry });
-      if (res.ok) return heard(res.action);
+      if (res.ok) {
+        heard(res.action);
+        return true;
+      }
       log.warn(`report ${r.event} refused for good`, {
         job: job.id,
         status: res.status,
@@ -60,6 +65,7 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
       if (!(err instanceof UnreachableError)) throw err;
       log.warn(`report ${r.event} not delivered`, { job: job.id, error: err.message });
     }
+    return false;
   };
 
   log.info('job dispatched', { job: job.id, name: job.name });
@@ -103,6 +109,7 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   const p = started.payload;
   payload = p;
   const startInfo = { pid: p.pid, payloadStartedAt: p.startedAt.toISOString() };
+  let startSent = false;
   log.info('payload started', { job: job.id, pid: p.pid, dir: p.dir });
 
   const graceMs = ctx.options.grace * 1000;
@@ -119,7 +126,14 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
 
   try {
     while (!(await settlesWithin(p.done, ctx.settings.beat * 1000))) {
-      if (!stop.hard.aborted) await send({ event: 'heartbeat', ...startInfo }, false);
+      if (!stop.hard.aborted) {
+        // The payload's pid and start go with the heartbeats until one is accepted.
+        const ok = await send(
+          { event: 'heartbeat', ...(startSent ? {} : startInfo), ...liveTails(ctx.options.joblog, job.id) },
+          false,
+        );
+        if (ok) startSent = true;
+      }
     }
     const outcome = await p.done;
     log.info('payload ended', { job: job.id, ...summary(outcome) });

@@ -3,6 +3,7 @@ import { config } from '../config.ts';
 import { ValidationError } from '../core/errors.ts';
 import { nowIso } from '../core/util/time.ts';
 import { db } from './client.ts';
+import { anyOf } from './filters.ts';
 
 /**
  * Listing cursors and the day-by-day walk over a `<X>#<day>` list index, shared by the listings
@@ -128,6 +129,7 @@ export async function listNewestByDay(q: {
   table: string;
   prefix: string;
   timeAttr: string;
+  /** Attribute → a value, or a list of values (any of them); undefined = no filter. */
   equals: Record<string, unknown>;
   since?: string;
   until?: string;
@@ -146,10 +148,8 @@ export async function listNewestByDay(q: {
   const values: Record<string, unknown> = {};
   const filters: string[] = [];
   for (const [k, v] of Object.entries(q.equals)) {
-    if (v === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = v;
-    filters.push(`#${k} = :${k}`);
+    const term = anyOf(k, v, names, values);
+    if (term) filters.push(term);
   }
   // A key condition takes one range condition: BETWEEN when both ends are given.
   let range = '';

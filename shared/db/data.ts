@@ -140,9 +140,10 @@ export async function getData(id: string): Promise<Data> {
 }
 
 export interface DataFilter {
-  state?: DataState;
-  source?: Source;
-  datatype?: string;
+  /** One value, or a list meaning any of them. */
+  state?: DataState | readonly DataState[];
+  source?: Source | readonly Source[];
+  datatype?: string | readonly string[];
   name?: string;
   since?: string;
   until?: string;

@@ -59,6 +59,10 @@ export const JOB_FIELDS: Fields<Job> = {
   payloadStartedAt: true,
   endedAt: true,
   stateAt: true,
+  tailAt: true,
+  requeuedAt: true,
+  requeuedFrom: true,
+  pid: true,
 };
 
 export const PILOT_FIELDS: Fields<Pilot> = {

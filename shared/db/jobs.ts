@@ -29,6 +29,7 @@ import {
   ReadBudget,
   utcIso,
 } from './cursor.ts';
+import { anyOf } from './filters.ts';
 import { dayPartition, toJob } from './items.ts';
 import { getJobtypes, partitionOf } from './jobtypes.ts';
 
@@ -144,9 +145,10 @@ export async function getJob(id: string): Promise<Job> {
 
 export interface JobFilter {
   state?: JobState[];
-  jobtype?: string;
-  user?: string;
-  site?: string;
+  /** One value, or a list meaning any of them. */
+  jobtype?: string | readonly string[];
+  user?: string | readonly string[];
+  site?: string | readonly string[];
   pilotId?: string;
   workflowId?: string;
   /** Time window (ISO): on `stateAt` when filtering by state, else on `createdAt`. */
@@ -176,10 +178,8 @@ function filterExpression(
 ): string | undefined {
   const parts: string[] = [];
   for (const k of ['jobtype', 'user', 'site'] as const) {
-    if (f[k] === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = f[k];
-    parts.push(`#${k} = :${k}`);
+    const term = anyOf(k, f[k], names, values);
+    if (term) parts.push(term);
   }
   return parts.length ? parts.join(' AND ') : undefined;
 }

@@ -7,6 +7,7 @@ import { pilotKey, wakeups } from '../wakeups.ts';
 import { assignedJob, claimNext, endJob, type JobItem, noteStarted, startJob, takeBack } from './dispatch.ts';
 import { toJob } from './items.ts';
 import { getJobItem } from './jobs.ts';
+import { storeLiveTails } from './live-tails.ts';
 import {
   endPilot,
   freePilot,
@@ -171,6 +172,7 @@ export async function applyReport(
       return { status: 'ok', action: 'killjob' };
     }
     if (r.jobId && r.payloadStartedAt) await noteStarted(r.jobId, pilot.id, r);
+    if (r.jobId) await storeLiveTails(r.jobId, pilot.id, r);
     return { status: 'ok', action: actionFor(p) };
   }
 

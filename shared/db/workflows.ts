@@ -18,6 +18,7 @@ import {
   type WorkflowCreate,
   type WorkflowListQuery,
   type WorkflowState,
+  workflowTimes,
 } from '../core/workflow/workflow.ts';
 import { log } from '../log.ts';
 import { db } from './client.ts';
@@ -118,6 +119,7 @@ interface JobRow {
   exitCode?: number | null;
   pilotId?: string;
   message?: string;
+  startedAt?: string;
   endedAt?: string;
 }
 
@@ -133,6 +135,7 @@ const JOB_ATTRS = [
   'exitCode',
   'pilotId',
   'message',
+  'startedAt',
   'endedAt',
 ];
 /** What a listing reads: the answer's fields and the index key (for the cursor), never the spec. */
@@ -383,7 +386,14 @@ export async function advanceWorkflow(id: string): Promise<AdvanceResult> {
     next = d.workflowState;
   }
   const ndone = Object.values(states).filter(isTerminal).length;
-  result.state = await setWorkflowState(item, next, ndone, now);
+  const ended = result.finished.length + result.cancelled.length > 0;
+  result.state = await setWorkflowState(
+    item,
+    next,
+    ndone,
+    now,
+    workflowTimes([...jobs.values()], now, ended),
+  );
   return result;
 }
 
@@ -433,21 +443,24 @@ async function setWorkflowState(
   to: WorkflowState,
   ndone: number,
   now: string,
+  times: { startedAt: string; endedAt: string } = { startedAt: now, endedAt: now },
 ): Promise<WorkflowState> {
   const id = item.id as string;
   const from = item.state as WorkflowState;
   if (statesBefore(to).includes(from)) {
     const names: Record<string, string> = { '#s': 'state' };
     const values: Record<string, unknown> = { ':to': to, ':now': now, ':n': ndone };
+    if (to !== 'defined') values[':started'] = times.startedAt;
+    if (isWorkflowEnded(to)) values[':ended'] = times.endedAt;
     let set = '#s = :to, stateAt = :now, ndone = :n';
     const allowed = statesBefore(to);
     allowed.forEach((s, i) => {
       values[`:f${i}`] = s;
     });
-    if (to !== 'defined') set += ', startedAt = if_not_exists(startedAt, :now)';
+    if (to !== 'defined') set += ', startedAt = if_not_exists(startedAt, :started)';
     if (isWorkflowEnded(to)) {
       names['#ttl'] = 'ttl';
-      set += ', endedAt = :now, #ttl = :ttl';
+      set += ', endedAt = :ended, #ttl = :ttl';
       values[':ttl'] = ttlAfterDays(config().P3S_RETENTION_DAYS);
     }
     try {
@@ -661,8 +674,13 @@ export async function listWorkflows(
  */
 export const monitorWorkflowSource = {
   async listWorkflows(f: { state?: string; user?: string; limit: number; cursor?: string }) {
-    const state = f.state as WorkflowState | undefined;
-    const r = await listWorkflows({ state, user: f.user, limit: f.limit, cursor: f.cursor });
+    const state = f.state ? [f.state as WorkflowState] : undefined;
+    const r = await listWorkflows({
+      state,
+      user: f.user ? [f.user] : undefined,
+      limit: f.limit,
+      cursor: f.cursor,
+    });
     return { items: r.workflows, nextCursor: r.nextCursor };
   },
   async getWorkflow(id: string) {
@@ -672,6 +690,14 @@ export const monitorWorkflowSource = {
     return {
       ...row,
       edges: files.map((f) => ({ source: f.source, target: f.target, label: f.datatag || f.name })),
+      files: files.map(({ source, target, datatype, datatag, path, comment }) => ({
+        source,
+        target,
+        datatype,
+        datatag,
+        path,
+        comment,
+      })),
       extra: { name: row.name, nvertices: row.nvertices, ndone: row.ndone, inputFile: row.inputFile },
     };
   },

@@ -42,6 +42,10 @@ const FIELDS = {
     'payloadStartedAt',
     'endedAt',
     'stateAt',
+    'tailAt',
+    'requeuedAt',
+    'requeuedFrom',
+    'pid',
   ],
   pilot: [
     'id',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, morePages, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, morePages, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 const JOB_COLUMNS = [
@@ -58,10 +58,10 @@ export function registerJob(program: Command, ctx: CliContext): void {
   job
     .command('list')
     .description('list jobs, newest first')
-    .option('--state <states>', 'comma-separated states')
-    .option('--type <jobtype>', 'job type')
-    .option('--user <user>')
-    .option('--site <site>')
+    .option('--state <states>', 'state(s), comma separated')
+    .option('--type <jobtypes>', 'job type(s), comma separated')
+    .option('--user <users>', 'user(s), comma separated')
+    .option('--site <sites>', 'site(s), comma separated')
     .option('--pilot <id>')
     .option('--since <iso>', 'from this time')
     .option('--until <iso>', 'to this time')
@@ -81,12 +81,17 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .description('one job with all its fields, env and output tails')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const j = await api<Record<string, unknown>>(ctx.target(), 'GET', `/jobs/${encodeURIComponent(id)}`);
+      const j = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/jobs/${encodeURIComponent(id)}`),
+        FIELD_ORDER.job,
+      );
       emit(ctx.out(), j, () => {
         const { stdoutTail, stderrTail, ...rest } = j;
         let s = keyValues(rest);
-        if (stdoutTail) s += `\n--- stdout (tail) ---\n${String(stdoutTail)}`;
-        if (stderrTail) s += `\n--- stderr (tail) ---\n${String(stderrTail)}`;
+        // While the job runs, the tails are the ones its pilot sent with its last heartbeat.
+        const kind = j.state === 'running' ? `live tail, as of ${String(j.tailAt ?? '?')}` : 'tail';
+        if (stdoutTail) s += `\n--- stdout (${kind}) ---\n${String(stdoutTail)}`;
+        if (stderrTail) s += `\n--- stderr (${kind}) ---\n${String(stderrTail)}`;
         return s;
       });
     });
@@ -175,8 +180,8 @@ export function registerPilot(program: Command, ctx: CliContext): void {
   const pilot = program.command('pilot').description('pilots: list, show, kill, drain');
   pilot
     .command('list')
-    .option('--state <state>')
-    .option('--site <site>')
+    .option('--state <states>', 'state(s), comma separated')
+    .option('--site <sites>', 'site(s), comma separated')
     .option('--limit <n>', 'at most', '100')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
@@ -193,7 +198,10 @@ export function registerPilot(program: Command, ctx: CliContext): void {
     .command('show <id>')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const p = await api<Record<string, unknown>>(ctx.target(), 'GET', `/pilots/${encodeURIComponent(id)}`);
+      const p = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/pilots/${encodeURIComponent(id)}`),
+        FIELD_ORDER.pilot,
+      );
       emit(ctx.out(), p, () => keyValues(p));
     });
   for (const mode of ['kill', 'drain'] as const) {

@@ -153,6 +153,14 @@ export interface Job {
   message?: string;
   stdoutTail?: string;
   stderrTail?: string;
+  /** When the tails were last updated by a heartbeat (while the job ran). */
+  tailAt?: string;
+  /** Set when a dispatched job that never started was put back in the queue (once at most). */
+  requeuedAt?: string;
+  /** The pilot it was taken back from. */
+  requeuedFrom?: string;
+  /** The payload's pid (on its pilot's host), as the pilot reported it. */
+  pid?: number;
   killRequested?: boolean;
   workflowId?: string;
   vertex?: string;

@@ -25,16 +25,16 @@ export function jobsPage(d: JobsPageData, ctx: PageCtx): string {
   const q = d.query;
   const params = jobsParams(q);
   const selected = new Set<string>(q.state ?? []);
-  const types = [...new Set([...(q.jobtype ? [q.jobtype] : []), ...d.jobtypes])].sort();
+  const types = [...new Set([...(q.jobtype ?? []), ...d.jobtypes])].sort();
   const filters = html`<form class="filters" method="get" action="/monitor/jobs" data-clean aria-label="Filter jobs">
 <fieldset><legend>State</legend>${JOB_STATES.map(
     (s) =>
       html`<label><input type="checkbox" name="state" value="${s}"${selected.has(s) ? html` checked` : ''}> ${s} <span class="muted">(${Math.max(0, d.counts[s] ?? 0)})</span></label>`,
   )}</fieldset>
-<label>Type <input name="jobtype" value="${q.jobtype ?? ''}" list="jobtypes" size="12"></label>
+<label>Type <input name="jobtype" value="${q.jobtype?.join(',') ?? ''}" list="jobtypes" size="12"></label>
 <datalist id="jobtypes">${options(types, undefined)}</datalist>
 <label>User <input name="user" value="${q.user ?? ''}" size="12"></label>
-<label>Site <input name="site" value="${q.site ?? ''}" size="10"></label>
+<label>Site <input name="site" value="${q.site?.join(',') ?? ''}" size="10"></label>
 <label>Window <select name="window"><option value="">any time</option>${options(
     Object.keys(WINDOWS).map((k) => [k, `last ${k}`] as const),
     q.window,
