@@ -247,10 +247,10 @@ describe('answers show only the fields of their entity', () => {
     // Jobs: queued (seq, qpk, qsk on the item), held, adjusted, killed, and one run to the end.
     const sub = await call('POST /jobs', '/jobs', {
       body: [
-        { name: 'run', jobtype: 'af', site: 'af', env: { X: '1' }, timelimit: 60 },
-        { name: 'held', state: 'held' },
-        { name: 'adjust' },
-        { name: 'kill' },
+        { name: 'run', jobtype: 'af', payload: '/bin/true', site: 'af', env: { X: '1' }, timelimit: 60 },
+        { name: 'held', jobtype: 'af', payload: '/bin/true', state: 'held' },
+        { name: 'adjust', jobtype: 'af', payload: '/bin/true' },
+        { name: 'kill', jobtype: 'af', payload: '/bin/true' },
       ],
     });
     as('POST /jobs', 'job', ...sub);
@@ -346,6 +346,9 @@ describe('answers show only the fields of their entity', () => {
     await call('POST /dags', '/dags', { body: { dag: { ...dag, name: 'af-gone' } } });
     await call('DELETE /dags/{name}', '/dags/af-gone');
     await call('DELETE /datatypes/{name}', '/datatypes/AF');
+    await call('PUT /sites/{name}', '/sites/af-gone', { body: { pilots: 1 } });
+    await call('DELETE /sites/{name}', '/sites/af-gone');
+    await call('POST /purge', '/purge', { body: { olderThan: '1d', dryRun: true } });
 
     // The entities' own fields, and the nested views of the detailed answers.
     const wrong: string[] = [];

@@ -16,7 +16,7 @@ after(async () => {
 });
 
 async function running(name: string): Promise<{ id: string; p: SimPilot }> {
-  const [job] = (await s.call('POST', '/jobs', { body: [{ name, jobtype: 'live' }] })).body;
+  const [job] = (await s.call('POST', '/jobs', { body: [{ name, jobtype: 'live', payload: 'true' }] })).body;
   const p = new SimPilot(s);
   assert.equal((await p.register()).status, 201);
   assert.equal((await p.poll(5)).body.job?.id, job.id);
@@ -66,7 +66,9 @@ describe('live output tails', () => {
   });
 
   test('tails before jobstart are not stored (the job is not running yet)', async () => {
-    const [j] = (await s.call('POST', '/jobs', { body: [{ name: 'live-5', jobtype: 'live' }] })).body;
+    const [j] = (
+      await s.call('POST', '/jobs', { body: [{ name: 'live-5', jobtype: 'live', payload: 'true' }] })
+    ).body;
     const p = new SimPilot(s);
     await p.register();
     assert.equal((await p.poll(5)).body.job?.id, j.id);
