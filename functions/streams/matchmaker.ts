@@ -1,5 +1,4 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { config } from '../../shared/config.ts';
 import { IN_FLIGHT, type JobState } from '../../shared/core/job/job.ts';
 import { type JobItem, matchRound } from '../../shared/db/dispatch.ts';
 import { log } from '../../shared/log.ts';
@@ -24,12 +23,11 @@ export function triggersMatch(c: ImageChange): boolean {
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   if (!(event.Records ?? []).some((r) => triggersMatch(toChange(r)))) return { batchItemFailures: [] };
   try {
-    const c = config();
     const fresh = (event.Records ?? [])
       .map(toChange)
       .filter((ch) => ch.entity === 'jobs' && ch.new?.qpk && !ch.old?.qpk)
       .map((ch) => ch.new as JobItem);
-    const n = await matchRound({ staleMs: (c.P3S_LONGPOLL_MAX + c.P3S_HEARTBEAT_TIMEOUT) * 1000, fresh });
+    const n = await matchRound({ fresh });
     log.debug('matchmaker round', { records: event.Records.length, matched: n });
     return { batchItemFailures: [] };
   } catch (err) {

@@ -148,6 +148,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 export function createHttpServer(
   routes: { fn: LocalFunction; handler: AnyHandler }[],
   onError: (err: unknown) => void,
+  hooks: {
+    /** Receives each request's "client went away" signal (held polls end at once); returns the unregister. */
+    trackRequest?: (requestId: string, gone: AbortSignal) => () => void;
+  } = {},
 ): Server {
   const table: Route[] = [];
   for (const { fn, handler } of routes) {
@@ -182,8 +186,20 @@ export function createHttpServer(
         }
         const body = await readBody(req);
         if (body === 'too_large') return sendJson(res, 413, { message: 'Request Entity Too Large' });
-        const result = await invoke(r.fn, r.handler, toEvent(req, url, body, r, params));
-        return send(res, result);
+        const event = toEvent(req, url, body, r, params);
+        const gone = new AbortController();
+        const onClose = () => {
+          if (!res.writableEnded) gone.abort();
+        };
+        res.once('close', onClose);
+        const untrack = hooks.trackRequest?.(event.requestContext.requestId, gone.signal);
+        try {
+          const result = await invoke(r.fn, r.handler, event);
+          return send(res, result);
+        } finally {
+          untrack?.();
+          res.off('close', onClose);
+        }
       }
       // API Gateway answers unknown routes with 404 {"message":"Not Found"}.
       sendJson(res, pathMatched ? 404 : 404, { message: 'Not Found' });

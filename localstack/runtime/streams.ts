@@ -133,6 +133,11 @@ export class StreamConsumer {
     });
   }
 
+  /** Nothing waits for delivery and no batch is being delivered (tests wait on it). */
+  get idle(): boolean {
+    return !this.running && !this.pending.length;
+  }
+
   /** Ends the batching window early (a full batch, or the stack stopping). */
   private windowDone?: () => void;
   private stopping = false;
@@ -287,6 +292,12 @@ export class StreamReader {
     if (r.ShardIterator) this.iterators.set(shard, r.ShardIterator);
   }
 
+  /** In the idle poll with no kick pending, and every consumer idle: all that was written is handled. */
+  get idle(): boolean {
+    return this.resting && !this.kicked && this.consumers.every((c) => c.idle);
+  }
+  private resting = false;
+
   kick(): void {
     this.kicked = true;
     this.wake?.();
@@ -369,7 +380,9 @@ export class StreamReader {
         continue;
       }
       quickRetry = false;
+      this.resting = true;
       await this.sleep(this.idleMs);
+      this.resting = false;
     }
   }
 }

@@ -168,7 +168,8 @@ export async function benchArrival(o: ArrivalOptions = {}): Promise<ArrivalResul
         };
       } else if (path === 'watch') {
         const inbox = mkdtempSync(join(tmpdir(), 'p3s-bench-inbox-'));
-        const w = spawn(process.execPath, [CLI, 'watch', inbox, '--interval', '5'], {
+        // Files are renamed into the inbox, complete: no settle time needed (--settle 0).
+        const w = spawn(process.execPath, [CLI, 'watch', inbox, '--interval', '5', '--settle', '0'], {
           env: { PATH: process.env.PATH, P3S_SERVER: st.url, P3S_TOKEN: st.adminToken },
           stdio: ['ignore', 'pipe', 'inherit'],
         });

@@ -8,6 +8,7 @@ import { type FileFacts, ruleMatches, type TriggerRule, type WorkflowAction } fr
 import { sampledIn } from '../core/data/sampling.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JobSubmission } from '../core/job/job.ts';
+import { arrivalDeltas } from '../core/stats/job-events.ts';
 import { uuidFrom } from '../core/util/ids.ts';
 import { nowIso } from '../core/util/time.ts';
 import { log } from '../log.ts';
@@ -148,6 +149,8 @@ async function registerOne(f: Announcement, id: string, ctx: Context): Promise<R
     nowMs,
     settled && { state: stateOf(settled), triggers: settled },
   );
+  if (inserted)
+    for (const d of arrivalDeltas(f.source, nowIso(nowMs))) ctx.stats.add(d.pk, d.sk, d.attr, d.n, d.ttlDays);
   if (inserted && settled) {
     ctx.stats.add('count', `data#${String(inserted.state)}`, 'n', 1);
     return resultOf(inserted, true);

@@ -7,7 +7,7 @@ import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { listNewestByDay } from './cursor.ts';
-import { dayPartition } from './items.ts';
+import { DATA_FIELDS, dayPartition, pick } from './items.ts';
 
 /**
  * Registered files. Key: `id` = hash of the normalised location (so registration is idempotent
@@ -21,13 +21,8 @@ const table = () => tableName('data');
 /** The one partition of the `pending` index: only files still `new` carry it. */
 const PENDING = 'new';
 
-const INTERNAL = ['lpk', 'ttl', 'claimedAt', 'ppk'] as const;
-
-export function toData(item: Record<string, unknown>): Data {
-  const out: Record<string, unknown> = { ...item };
-  for (const k of INTERNAL) delete out[k];
-  return out as unknown as Data;
-}
+/** A file as the API shows it (never its index key, TTL or registration claim). */
+export const toData = (item: Record<string, unknown>): Data => pick(DATA_FIELDS, item);
 
 /** What a registration stores about a new file (the rest is set here). */
 export type NewData = Pick<
@@ -175,9 +170,10 @@ export async function getData(id: string): Promise<Data> {
 }
 
 export interface DataFilter {
-  state?: DataState;
-  source?: Source;
-  datatype?: string;
+  /** One value, or a list meaning any of them. */
+  state?: DataState | readonly DataState[];
+  source?: Source | readonly Source[];
+  datatype?: string | readonly string[];
   name?: string;
   since?: string;
   until?: string;
@@ -185,8 +181,13 @@ export interface DataFilter {
   cursor?: string;
 }
 
-/** Files newest first, one registration day (index partition) after another, back to `since`. */
-export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+/**
+ * Files newest first, one registration day (index partition) after another, back to `since`,
+ * within the read budget (`searchedBackTo` when a page ended on it).
+ */
+export async function listData(
+  f: DataFilter,
+): Promise<{ data: Data[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
     prefix: 'D#',
@@ -197,7 +198,7 @@ export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCurso
     limit: f.limit,
     cursor: f.cursor,
   });
-  return { data: r.items.map(toData), nextCursor: r.nextCursor };
+  return { data: r.items.map(toData), nextCursor: r.nextCursor, searchedBackTo: r.searchedBackTo };
 }
 
 /**

@@ -44,7 +44,7 @@ export async function killJob(id: string, reason = 'killed by an operator'): Pro
     const pilotId = state === 'dispatched' ? (j.pilotId as string) : undefined;
     const ok = await endJob(j as never, 'killed', {
       pilotId,
-      freePilot: Boolean(pilotId),
+      pilot: pilotId ? 'free' : undefined,
       info: { message: reason },
     });
     if (ok) return toJob((await getJobItem(id))!);

@@ -21,9 +21,19 @@ import {
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
-import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
+import {
+  dayRange,
+  dayStart,
+  decodeCursor,
+  encodeCursor,
+  prevDay,
+  queryFrom,
+  ReadBudget,
+  utcIso,
+} from './cursor.ts';
+import { anyOf } from './filters.ts';
 import { dayPartition, toJob } from './items.ts';
-import { getJobtypes } from './jobtypes.ts';
+import { getJobtypes, partitionOf } from './jobtypes.ts';
 
 const table = () => tableName('jobs');
 
@@ -50,7 +60,7 @@ export interface CreateOptions {
 /** Builds the stored item for a new job. Queued (defined, not held) jobs enter the queue index. */
 export function newJobItem(
   sub: JobSubmission,
-  defaults: { priority: number },
+  defaults: { priority: number; ownQueue?: boolean },
   opts: CreateOptions & { vertex?: string; seq?: number; id?: string },
   now: string,
 ) {
@@ -82,7 +92,7 @@ export function newJobItem(
     ...(opts.extra ?? {}),
   };
   if (state === 'defined' && !held) {
-    item.qpk = queuePartition(sub.site);
+    item.qpk = queuePartition(sub.site, defaults.ownQueue ? sub.jobtype : undefined);
     item.seq = opts.seq ?? 0;
     item.qsk = queueSortKey(priority, now, opts.seq ?? 0, id);
   }
@@ -104,7 +114,7 @@ export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}
   const items = subs.map((s, i) =>
     newJobItem(
       s,
-      { priority: types.get(s.jobtype)?.priority ?? 0 },
+      { priority: types.get(s.jobtype)?.priority ?? 0, ownQueue: types.get(s.jobtype)?.ownQueue },
       { ...opts, vertex: opts.vertices?.[i], seq: i, id: opts.ids?.[i] },
       now,
     ),
@@ -183,9 +193,10 @@ export async function getJob(id: string): Promise<Job> {
 
 export interface JobFilter {
   state?: JobState[];
-  jobtype?: string;
-  user?: string;
-  site?: string;
+  /** One value, or a list meaning any of them. */
+  jobtype?: string | readonly string[];
+  user?: string | readonly string[];
+  site?: string | readonly string[];
   pilotId?: string;
   workflowId?: string;
   /** Time window (ISO): on `stateAt` when filtering by state, else on `createdAt`. */
@@ -215,19 +226,33 @@ function filterExpression(
 ): string | undefined {
   const parts: string[] = [];
   for (const k of ['jobtype', 'user', 'site'] as const) {
-    if (f[k] === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = f[k];
-    parts.push(`#${k} = :${k}`);
+    const term = anyOf(k, f[k], names, values);
+    if (term) parts.push(term);
   }
   return parts.length ? parts.join(' AND ') : undefined;
 }
 
+/** A page of jobs. `searchedBackTo`: the page ended on the read budget (ReadBudget), having looked at everything newer than that time. */
+export interface JobPage {
+  jobs: Job[];
+  nextCursor?: string;
+  searchedBackTo?: string;
+}
+
+/** The time attribute each index sorts by (none for byWorkflow, which sorts by vertex). */
+const INDEX_TIME: Record<string, string | undefined> = {
+  byState: 'stateAt',
+  list: 'createdAt',
+  byPilot: 'dispatchedAt',
+};
+
 /**
  * Lists jobs newest first through an index (never a table scan): by state (`byState`, ordered by
  * the time the job entered that state), by pilot, by workflow, or by creation day (`list`).
+ * A request reads at most its read budget (ReadBudget): a filter that matches little ends the
+ * page early, with a cursor and `searchedBackTo`.
  */
-export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCursor?: string }> {
+export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<JobPage> {
   // Index sort keys are UTC ISO strings: compare the window in that form, not with its offset.
   const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
   if (f.since && f.until && f.since > f.until) return { jobs: [] };
@@ -235,8 +260,14 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
   const values: Record<string, unknown> = {};
   const filter = filterExpression(f, names, values);
   const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
+  const budget = shared ?? new ReadBudget(f.limit);
   const out: Record<string, unknown>[] = [];
 
+  /**
+   * Reads one index partition until `want` jobs are collected (`next`: the key to resume after
+   * the last one returned, when more may follow), the partition ends, or the budget is spent
+   * (`cut`: the key of the last item read).
+   */
   const drain = async (
     q: {
       IndexName: string;
@@ -246,7 +277,7 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
     },
     startKey: Record<string, unknown> | undefined,
     want: number,
-  ): Promise<Record<string, unknown> | undefined> => {
+  ): Promise<{ next?: Record<string, unknown>; cut?: Record<string, unknown> }> => {
     let start = startKey;
     const attrNames = { ...names, ...q.names };
     do {
@@ -260,21 +291,28 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
           ExpressionAttributeNames: Object.keys(attrNames).length ? attrNames : undefined,
           ExpressionAttributeValues: { ...values, ...q.values },
           ScanIndexForward: false,
-          Limit: Math.max(want - out.length, 1) * (filter ? 4 : 1),
+          Limit: budget.cap(Math.max(want - out.length, 1) * (filter ? 4 : 1)),
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of r.Items ?? []) {
-        if (out.length < want) out.push(it);
-      }
+      budget.spend(r);
+      const items = r.Items ?? [];
+      const room = want - out.length;
+      out.push(...items.slice(0, Math.max(room, 0)));
       start = r.LastEvaluatedKey;
       if (out.length >= want) {
-        // Resume after the last item we return, not after the last one DynamoDB read.
+        // Resume after the last item we return, not after the last one DynamoDB read: matches
+        // of this page beyond `want` come next time.
         const last = out[out.length - 1]!;
-        return start ? keyOf(last, q.IndexName) : undefined;
+        return start || items.length > room ? { next: keyOf(last, q.IndexName) } : {};
       }
+      if (start && budget.spent) return { cut: start };
     } while (start);
-    return undefined;
+    return {};
+  };
+  const timeOf = (key: Record<string, unknown>, index: string) => {
+    const attr = INDEX_TIME[index];
+    return attr ? String(key[attr]) : undefined;
   };
 
   const window = (
@@ -304,24 +342,40 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
       q = { idx: 'byState', cond: '#st = :st', names: { '#st': 'state' }, values: { ':st': f.state![0] } };
       window('stateAt', q);
     }
-    const next = await drain(
+    const { next, cut } = await drain(
       { IndexName: q.idx, KeyConditionExpression: q.cond, names: q.names, values: q.values },
       cursor.key,
       f.limit,
     );
     let jobs = out.map(toJob);
     if (f.state && (f.pilotId || f.workflowId)) jobs = jobs.filter((j) => f.state!.includes(j.state));
-    return { jobs, nextCursor: next ? encodeCursor({ key: next }) : undefined };
+    const resume = next ?? cut;
+    return {
+      jobs,
+      nextCursor: resume ? encodeCursor({ key: resume }) : undefined,
+      searchedBackTo: cut ? timeOf(cut, q.idx) : undefined,
+    };
   }
 
   if (f.state && f.state.length > 1) {
-    // Several states: merge one page of each, newest first (no cursor beyond the first page).
-    const pages = await Promise.all(f.state.map((s) => listJobs({ ...f, state: [s], cursor: undefined })));
+    // Several states: merge one page of each, newest first (no cursor beyond the first page),
+    // each read in parallel on its share of the budget. When a state's listing ran out of it, the answer keeps only what is
+    // complete in every state: jobs that entered their state after the latest point reached.
+    const shares = budget.split(f.state.length);
+    const pages = await Promise.all(
+      f.state.map((s, i) => listJobs({ ...f, state: [s], cursor: undefined }, shares[i])),
+    );
+    const reached = pages
+      .map((p) => p.searchedBackTo)
+      .filter((t): t is string => t !== undefined)
+      .sort()
+      .pop();
     const jobs = pages
       .flatMap((p) => p.jobs)
+      .filter((j) => !reached || j.stateAt >= reached)
       .sort((a, b) => b.stateAt.localeCompare(a.stateAt))
       .slice(0, f.limit);
-    return { jobs };
+    return { jobs, searchedBackTo: reached };
   }
 
   // No state: walk creation days backwards from `until` (or today) to `since`, within the
@@ -339,7 +393,7 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
       values: { ':lpk': `J#${day}` } as Record<string, unknown>,
     };
     window('createdAt', q);
-    const next = await drain(
+    const { next, cut } = await drain(
       { IndexName: 'list', KeyConditionExpression: q.cond, names: q.names, values: q.values },
       startKey,
       f.limit,
@@ -352,8 +406,21 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
         nextCursor: more ? encodeCursor({ day: nextDay, key: next }) : undefined,
       };
     }
+    if (cut)
+      return {
+        jobs: out.map(toJob),
+        nextCursor: encodeCursor({ day, key: cut }),
+        searchedBackTo: timeOf(cut, 'list'),
+      };
     startKey = undefined;
+    const walked = day;
     day = prevDay(day);
+    if (budget.spent && day >= firstDay)
+      return {
+        jobs: out.map(toJob),
+        nextCursor: encodeCursor({ day }),
+        searchedBackTo: dayStart(walked, f.since),
+      };
   }
   return { jobs: out.map(toJob) };
 }
@@ -386,7 +453,7 @@ export async function adjustJob(id: string, change: { priority?: number; hold?: 
   if (held) expr += ', held = :true REMOVE qpk, qsk';
   else {
     expr += ', qpk = :qpk, qsk = :qsk REMOVE held';
-    values[':qpk'] = queuePartition(item.site as string | undefined);
+    values[':qpk'] = await partitionOf(String(item.jobtype), item.site as string | undefined);
     values[':qsk'] = queueSortKey(priority, item.definedAt as string, Number(item.seq ?? 0), id);
   }
   if (held) values[':true'] = true;

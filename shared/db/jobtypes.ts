@@ -1,23 +1,17 @@
-import { BatchGetCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
+import { queuePartition } from '../core/job/job.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
+import { log } from '../log.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { JOBTYPE_FIELDS, pick } from './items.ts';
 
 const table = () => tableName('jobtypes');
 
-/** Bookkeeping attributes of the sweeper's recount (see recountInFlight), not part of a Jobtype. */
-const INTERNAL = ['inFlightOps'] as const;
-
-function toJobtype(item: Record<string, unknown>): Jobtype {
-  const out: Record<string, unknown> = { ...item };
-  for (const k of INTERNAL) delete out[k];
-  return out as unknown as Jobtype;
-}
-
 export async function getJobtype(name: string): Promise<Jobtype | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  return r.Item && toJobtype(r.Item);
+  return r.Item ? pick(JOBTYPE_FIELDS, r.Item) : undefined;
 }
 
 export async function listJobtypes(): Promise<Jobtype[]> {
@@ -25,10 +19,45 @@ export async function listJobtypes(): Promise<Jobtype[]> {
   let start: Record<string, unknown> | undefined;
   do {
     const r = await db().send(new ScanCommand({ TableName: table(), ExclusiveStartKey: start }));
-    out.push(...(r.Items ?? []).map(toJobtype));
+    out.push(...(r.Items ?? []).map((it) => pick(JOBTYPE_FIELDS, it)));
     start = r.LastEvaluatedKey;
   } while (start);
-  return out.map((t) => ({ ...t, inFlight: t.inFlight ?? 0 })).sort((a, b) => a.name.localeCompare(b.name));
+  const types = out
+    .map((t) => ({ ...t, inFlight: t.inFlight ?? 0 }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  cache = { at: Date.now(), types: new Map(types.map((t) => [t.name, t])) };
+  return types;
+}
+
+let cache: { at: number; types: Map<string, Jobtype> } | undefined;
+
+/**
+ * Every job type, from a per-container copy at most `maxAgeMs` old (one small Scan when older).
+ * For the claim's choice of partitions: a stale copy costs at most a failed claim on a full type,
+ * or a pilot going idle while a slot just freed — and a freed slot always starts a matchmaker
+ * round, which reads the table fresh.
+ */
+export async function cachedJobtypes(maxAgeMs = 1000): Promise<Map<string, Jobtype>> {
+  if (!cache || Date.now() - cache.at > maxAgeMs) await listJobtypes();
+  return cache!.types;
+}
+
+/** Remembers, in this container's copy, that a claim found `type` at its cap. */
+export function noteTypeFull(type: string): void {
+  const t = cache?.types.get(type);
+  if (t && t.limit !== undefined) t.inFlight = Math.max(t.inFlight, t.limit);
+}
+
+/** Counts, in this container's copy, a claim this container just made. */
+export function noteClaimed(type: string): void {
+  const t = cache?.types.get(type);
+  if (t) t.inFlight += 1;
+}
+
+/** The queue partition of a job of `type` (own partitions for types that have had a cap). */
+export async function partitionOf(type: string, site: string | undefined): Promise<string> {
+  const t = (await cachedJobtypes(5000)).get(type);
+  return queuePartition(site, t?.ownQueue ? type : undefined);
 }
 
 /** Job types by name (missing ones are absent from the map). */
@@ -40,7 +69,7 @@ export async function getJobtypes(names: string[]): Promise<Map<string, Jobtype>
     let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = { [table()]: { Keys: keys } };
     while (req && Object.keys(req).length) {
       const r = await db().send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of r.Responses?.[table()] ?? []) out.set(String(it.name), toJobtype(it));
+      for (const it of (r.Responses?.[table()] ?? []) as Jobtype[]) out.set(it.name, it);
       req = r.UnprocessedKeys as typeof req;
     }
   }
@@ -53,6 +82,24 @@ export async function getJobtypes(names: string[]): Promise<Map<string, Jobtype>
  */
 export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobtype> {
   const set: string[] = ['inFlight = if_not_exists(inFlight, :zero)'];
+  // The first cap moves the type to queue partitions of its own (kept afterwards, even when the
+  // cap is removed, so no job can ever be left in a partition nobody reads).
+  const capping = typeof s.limit === 'number';
+  if (capping) {
+    await db()
+      .send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: { name },
+          UpdateExpression: 'SET ownQueue = :true, migrating = :true',
+          ConditionExpression: 'attribute_not_exists(ownQueue)',
+          ExpressionAttributeValues: { ':true': true },
+        }),
+      )
+      .catch((err) => {
+        if (!isConditionFailed(err)) throw err;
+      });
+  }
   const remove: string[] = [];
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':zero': 0 };
@@ -75,7 +122,74 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       ReturnValues: 'ALL_NEW',
     }),
   );
-  return toJobtype(r.Attributes!);
+  let t = pick(JOBTYPE_FIELDS, r.Attributes!);
+  cache?.types.set(t.name, { ...t, inFlight: t.inFlight ?? 0 });
+  if (t.migrating) {
+    await migrateToOwnQueue(t.name, Date.now() + 5000);
+    t = (await getJobtype(name)) ?? t;
+  }
+  return t;
+}
+
+/**
+ * Moves the queued jobs of a newly capped type from the shared partitions to its own, each
+ * conditional on the job still being queued where it was read. Until they are moved, such jobs
+ * are still claimable (the claim checks the cap) — only a little less cheap to skip. Stops at
+ * `deadlineMs` and leaves `migrating` set so the reaper carries on; clears it when none is left.
+ */
+export async function migrateToOwnQueue(
+  type: string,
+  deadlineMs: number,
+): Promise<{ moved: number; done: boolean }> {
+  let moved = 0;
+  let start: Record<string, unknown> | undefined;
+  do {
+    if (Date.now() > deadlineMs) return { moved, done: false };
+    const r = await db().send(
+      new QueryCommand({
+        TableName: tableName('jobs'),
+        IndexName: 'byState',
+        KeyConditionExpression: '#s = :defined',
+        FilterExpression: 'jobtype = :t AND begins_with(qpk, :shared)',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':defined': 'defined', ':t': type, ':shared': 'Q#' },
+        ExclusiveStartKey: start,
+      }),
+    );
+    for (const j of r.Items ?? []) {
+      try {
+        await db().send(
+          new UpdateCommand({
+            TableName: tableName('jobs'),
+            Key: { id: j.id },
+            UpdateExpression: 'SET qpk = :to',
+            ConditionExpression: '#s = :defined AND qpk = :from',
+            ExpressionAttributeNames: { '#s': 'state' },
+            ExpressionAttributeValues: {
+              ':defined': 'defined',
+              ':from': j.qpk,
+              ':to': queuePartition(j.site as string | undefined, type),
+            },
+          }),
+        );
+        moved++;
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err; // claimed, held or moved meanwhile
+      }
+    }
+    start = r.LastEvaluatedKey;
+  } while (start);
+  await db()
+    .send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { name: type },
+        UpdateExpression: 'REMOVE migrating',
+      }),
+    )
+    .catch((err) => log.warn('could not clear migrating', { type, err: String(err) }));
+  if (moved) log.info("moved queued jobs to their type's own queue", { type, moved });
+  return { moved, done: true };
 }
 
 /** A job type's in-flight counter and its change count, as the sweeper reads them. */

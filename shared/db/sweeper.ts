@@ -256,10 +256,7 @@ async function recountAll(rep: SweepReport): Promise<LiveCounts> {
   }
   // Slots freed by a recount wake no stream function (no job changed): match now rather than at
   // the next reaper run or poll.
-  if (freed) {
-    const c = config();
-    await matchRound({ staleMs: (c.P3S_LONGPOLL_MAX + c.P3S_HEARTBEAT_TIMEOUT) * 1000 });
-  }
+  if (freed) await matchRound();
   return live;
 }
 

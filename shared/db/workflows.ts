@@ -13,14 +13,7 @@ import type { Dag } from '../core/dag/dag.ts';
 import { instantiate, type WorkflowFile } from '../core/dag/instantiate.ts';
 import type { WorkflowAction } from '../core/data/rule.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
-import {
-  IN_FLIGHT,
-  isTerminal,
-  type JobState,
-  type JobSubmission,
-  queuePartition,
-  queueSortKey,
-} from '../core/job/job.ts';
+import { IN_FLIGHT, isTerminal, type JobState, type JobSubmission, queueSortKey } from '../core/job/job.ts';
 import { uuidFrom } from '../core/util/ids.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import {
@@ -33,6 +26,7 @@ import {
   type WorkflowCreate,
   type WorkflowListQuery,
   type WorkflowState,
+  workflowTimes,
 } from '../core/workflow/workflow.ts';
 import { log } from '../log.ts';
 import { db } from './client.ts';
@@ -41,8 +35,10 @@ import { listNewestByDay } from './cursor.ts';
 import { dagOf, getDag, pack, unpack } from './dags.ts';
 import { listDatatypes } from './datatypes.ts';
 import { endJob } from './dispatch.ts';
+import { pick, WORKFLOW_FIELDS } from './items.ts';
 import { killJob } from './job-ops.ts';
 import { createJobs, deleteJob, getJobItem } from './jobs.ts';
+import { partitionOf } from './jobtypes.ts';
 
 /**
  * Workflows (DESIGN §3, §6): instances of a DAG template. `createWorkflow` instantiates the DAG
@@ -131,6 +127,7 @@ interface JobRow {
   exitCode?: number | null;
   pilotId?: string;
   message?: string;
+  startedAt?: string;
   endedAt?: string;
 }
 
@@ -146,27 +143,11 @@ const JOB_ATTRS = [
   'exitCode',
   'pilotId',
   'message',
-  'endedAt',
-];
-const SUMMARY_ATTRS = [
-  'id',
-  'name',
-  'dag',
-  'state',
-  'user',
-  'nvertices',
-  'nedges',
-  'ndone',
-  'inputFile',
-  'dataId',
-  'rule',
-  'createdAt',
-  'definedAt',
   'startedAt',
   'endedAt',
-  'stateAt',
-  'lpk',
-] as const;
+];
+/** What a listing reads: the answer's fields and the index key (for the cursor), never the spec. */
+const SUMMARY_ATTRS = [...Object.keys(WORKFLOW_FIELDS), 'lpk'];
 
 /** Largest packed spec accepted: a DynamoDB item holds 400 KB, and the summary needs a little. */
 const MAX_SPEC_BYTES = 350_000;
@@ -190,11 +171,7 @@ export interface CreateWorkflowOptions {
 /** The one partition of the sparse `open` index: workflows started and not yet fully ended. */
 const OPEN = 'open';
 
-function toWorkflow(item: Record<string, unknown>): Workflow {
-  const out: Record<string, unknown> = {};
-  for (const k of SUMMARY_ATTRS) if (item[k] !== undefined && k !== 'lpk') out[k] = item[k];
-  return out as unknown as Workflow;
-}
+const toWorkflow = (item: Record<string, unknown>): Workflow => pick(WORKFLOW_FIELDS, item);
 
 async function getItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
@@ -436,7 +413,14 @@ export async function advanceWorkflow(id: string): Promise<AdvanceResult> {
     next = d.workflowState;
   }
   const ndone = Object.values(states).filter(isTerminal).length;
-  result.state = await setWorkflowState(item, next, ndone, now);
+  const ended = result.finished.length + result.cancelled.length > 0;
+  result.state = await setWorkflowState(
+    item,
+    next,
+    ndone,
+    now,
+    workflowTimes([...jobs.values()], now, ended),
+  );
   return result;
 }
 
@@ -446,7 +430,7 @@ export async function advanceWorkflow(id: string): Promise<AdvanceResult> {
  * else).
  */
 export async function releaseJob(
-  job: { id: string; priority: number; site?: string },
+  job: { id: string; jobtype: string; priority: number; site?: string },
   now: string = nowIso(),
   seq = 0,
 ): Promise<boolean> {
@@ -463,7 +447,7 @@ export async function releaseJob(
           ':defined': 'defined',
           ':template': 'template',
           ':now': now,
-          ':qpk': queuePartition(job.site),
+          ':qpk': await partitionOf(job.jobtype, job.site),
           ':qsk': queueSortKey(job.priority, now, seq, job.id),
           ':seq': seq,
         },
@@ -486,6 +470,7 @@ async function setWorkflowState(
   to: WorkflowState,
   ndone: number,
   now: string,
+  times: { startedAt: string; endedAt: string } = { startedAt: now, endedAt: now },
 ): Promise<WorkflowState> {
   const id = item.id as string;
   const from = item.state as WorkflowState;
@@ -494,15 +479,17 @@ async function setWorkflowState(
   if (statesBefore(to).includes(from)) {
     const names: Record<string, string> = { '#s': 'state' };
     const values: Record<string, unknown> = { ':to': to, ':now': now, ':n': ndone };
+    if (to !== 'defined') values[':started'] = times.startedAt;
+    if (isWorkflowEnded(to)) values[':ended'] = times.endedAt;
     let set = '#s = :to, stateAt = :now, ndone = :n';
     const allowed = statesBefore(to);
     allowed.forEach((s, i) => {
       values[`:f${i}`] = s;
     });
-    if (to !== 'defined') set += ', startedAt = if_not_exists(startedAt, :now)';
+    if (to !== 'defined') set += ', startedAt = if_not_exists(startedAt, :started)';
     if (isWorkflowEnded(to)) {
       names['#ttl'] = 'ttl';
-      set += ', endedAt = :now, #ttl = :ttl';
+      set += ', endedAt = :ended, #ttl = :ttl';
       values[':ttl'] = ttlAfterDays(config().P3S_RETENTION_DAYS);
     }
     try {
@@ -721,11 +708,11 @@ export async function getWorkflowRecord(
 
 /**
  * Lists workflows newest first through the `list` index (one partition per creation day, within
- * the retention window), optionally by state, DAG or user.
+ * the retention window), optionally by state, DAG or user, within the read budget.
  */
 export async function listWorkflows(
   given: Omit<WorkflowListQuery, 'limit'> & { limit: number },
-): Promise<{ workflows: Workflow[]; nextCursor?: string }> {
+): Promise<{ workflows: Workflow[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
     prefix: 'W#',
@@ -737,7 +724,7 @@ export async function listWorkflows(
     cursor: given.cursor,
     projection: SUMMARY_ATTRS,
   });
-  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor };
+  return { workflows: r.items.map(toWorkflow), nextCursor: r.nextCursor, searchedBackTo: r.searchedBackTo };
 }
 
 /**
@@ -746,8 +733,13 @@ export async function listWorkflows(
  */
 export const monitorWorkflowSource = {
   async listWorkflows(f: { state?: string; user?: string; limit: number; cursor?: string }) {
-    const state = f.state as WorkflowState | undefined;
-    const r = await listWorkflows({ state, user: f.user, limit: f.limit, cursor: f.cursor });
+    const state = f.state ? [f.state as WorkflowState] : undefined;
+    const r = await listWorkflows({
+      state,
+      user: f.user ? [f.user] : undefined,
+      limit: f.limit,
+      cursor: f.cursor,
+    });
     return { items: r.workflows, nextCursor: r.nextCursor };
   },
   async getWorkflow(id: string) {
@@ -757,6 +749,14 @@ export const monitorWorkflowSource = {
     return {
       ...row,
       edges: files.map((f) => ({ source: f.source, target: f.target, label: f.datatag || f.name })),
+      files: files.map(({ source, target, datatype, datatag, path, comment }) => ({
+        source,
+        target,
+        datatype,
+        datatag,
+        path,
+        comment,
+      })),
       extra: { name: row.name, nvertices: row.nvertices, ndone: row.ndone, inputFile: row.inputFile },
     };
   },

@@ -100,11 +100,12 @@ export function page<
   spec: RouteSpec<B, Q, P>,
   fn: (input: RouteInput<z.infer<B>, z.infer<Q>, z.infer<P>>) => Promise<string | HttpResponse>,
 ) {
-  const inner = route(spec, async (input) => {
+  // Pages are GETs a browser opens with its sign-in cookie.
+  const inner = route({ ...spec, cookie: true }, async (input) => {
     const r = await fn(input);
     return typeof r === 'string' ? htmlResponse(r) : r;
   });
   const handler = async (event: APIGatewayProxyEventV2, context: Context) =>
     forBrowser(event, (await inner(event, context)) as APIGatewayProxyStructuredResultV2);
-  return Object.assign(handler, { access: spec.access });
+  return Object.assign(handler, { access: spec.access, cookie: true });
 }

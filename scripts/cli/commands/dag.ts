@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 /**
@@ -71,7 +71,7 @@ export function registerDag(program: Command, ctx: CliContext): void {
         process.stdout.write(await api<string>(ctx.target(), 'GET', `${path}?format=graphml`));
         return;
       }
-      const d = await api<Record<string, unknown>>(ctx.target(), 'GET', path);
+      const d = ordered(await api<Record<string, unknown>>(ctx.target(), 'GET', path), FIELD_ORDER.dag);
       emit(ctx.out(), d, () => {
         const { vertices, edges, ...summary } = d as {
           vertices: Record<string, unknown>[];

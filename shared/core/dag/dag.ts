@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DatatypeName } from '../data/datatype.ts';
 import { ValidationError } from '../errors.ts';
-import { Env, JobtypeName, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
+import { Env, JobtypeName, MAX_TIMELIMIT, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
 
 /**
  * DAG templates (DESIGN §3, §6): vertices are jobs, edges are files. One schema serves both
@@ -13,7 +13,7 @@ import { Env, JobtypeName, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
 export const NOOP = 'noop';
 export const MAX_VERTICES = 500;
 export const MAX_EDGES = 2000;
-export const MAX_TIMELIMIT = 30 * 86400;
+export { MAX_TIMELIMIT };
 /** The original's default vertex time limit, in seconds. */
 export const DEFAULT_TIMELIMIT = 1000;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { csvOf } from '../util/csv.ts';
 import { DatatypeName } from './datatype.ts';
 import { LocationInput, type NormalisedLocation, Source } from './location.ts';
 
@@ -136,9 +137,9 @@ export function stateOf(triggers: readonly Trigger[]): DataState {
 /** `GET /data` query. `location` looks one file up by its (normalised) location. */
 export const DataListQuery = z.strictObject({
   location: LocationInput.optional(),
-  state: DataState.optional(),
-  source: Source.optional(),
-  datatype: DatatypeName.optional(),
+  state: csvOf(DataState).optional(),
+  source: csvOf(Source).optional(),
+  datatype: csvOf(DatatypeName).optional(),
   name: z.string().min(1).max(1024).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),

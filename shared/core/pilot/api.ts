@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { SiteName } from '../job/job.ts';
+import { csvOf } from '../util/csv.ts';
 import { PilotState } from './pilot.ts';
 
 export const PilotId = z.object({ id: z.uuid('not a pilot id') });
 export const PollBody = z.strictObject({ wait: z.number().min(0).max(600).default(0) });
 export const PilotListQuery = z.strictObject({
-  state: PilotState.optional(),
-  site: SiteName.optional(),
+  state: csvOf(PilotState).optional(),
+  site: csvOf(SiteName).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 export const KillBody = z

@@ -43,20 +43,36 @@ export const ReportEvent = z.enum([
 export type ReportEvent = z.infer<typeof ReportEvent>;
 
 const TAIL_MAX = 8192;
-export const PilotReport = z.strictObject({
-  event: ReportEvent,
-  jobId: z.uuid().optional(),
-  pid: z.number().int().nonnegative().optional(),
-  exitCode: z.number().int().min(-255).max(255).nullable().optional(),
-  signal: z
-    .string()
-    .regex(/^SIG[A-Z0-9]+$/, 'must be a signal name like SIGKILL')
-    .optional(),
-  stdoutTail: z.string().max(TAIL_MAX).optional(),
-  stderrTail: z.string().max(TAIL_MAX).optional(),
-  message: z.string().max(1024).optional(),
-  payloadStartedAt: z.iso.datetime().optional(),
-});
+/** A heartbeat's output tails are smaller (they are sent every beat while the job runs). */
+export const LIVE_TAIL_MAX = 2048;
+export const PilotReport = z
+  .strictObject({
+    event: ReportEvent,
+    jobId: z.uuid().optional(),
+    pid: z.number().int().nonnegative().optional(),
+    exitCode: z.number().int().min(-255).max(255).nullable().optional(),
+    signal: z
+      .string()
+      .regex(/^SIG[A-Z0-9]+$/, 'must be a signal name like SIGKILL')
+      .optional(),
+    stdoutTail: z.string().max(TAIL_MAX).optional(),
+    stderrTail: z.string().max(TAIL_MAX).optional(),
+    message: z.string().max(1024).optional(),
+    payloadStartedAt: z.iso.datetime().optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.event !== 'heartbeat') return;
+    for (const k of ['stdoutTail', 'stderrTail'] as const) {
+      if ((r[k]?.length ?? 0) > LIVE_TAIL_MAX)
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: `at most ${LIVE_TAIL_MAX} characters in a heartbeat`,
+        });
+    }
+    if ((r.stdoutTail !== undefined || r.stderrTail !== undefined) && !r.jobId)
+      ctx.addIssue({ code: 'custom', path: ['jobId'], message: 'required with output tails' });
+  });
 export type PilotReport = z.infer<typeof PilotReport>;
 
 /** What the server asks of a pilot in a report answer. */
@@ -72,6 +88,8 @@ export interface Pilot {
   resources?: { cpus?: number; memoryMb?: number };
   state: PilotState;
   jobId?: string;
+  /** Type of the job it holds. */
+  jobtype?: string;
   jobcount: number;
   drain?: boolean;
   kill?: boolean;

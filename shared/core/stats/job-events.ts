@@ -17,9 +17,24 @@ export interface Delta {
 }
 
 /**
+ * The per-minute throughput attribute of one job type's jobs ending in `state`
+ * (`failed@evdisp`): the dashboard's per-type failure rates and stale counts read them from the
+ * same 60 per-minute items as the totals, so they cost no extra read. `@` never occurs in a
+ * state or a job type name.
+ */
+export const typeAttr = (state: string, jobtype: string) => `${state}@${jobtype}`;
+
+/** The per-minute attribute counting files that arrived from a data source (`arr@xrootd`). */
+export const arrivalAttr = (source: string) => `arr@${source}`;
+
+/** Hourly arrivals per source (pk `arrh`, sk the UTC hour `2026-11-25T17`, attribute = source). */
+export const ARRIVALS_BY_HOUR = 'arrh';
+export const hourOf = (iso: string) => iso.slice(0, 13);
+
+/**
  * What a change adds to the counters and aggregates: per-state counts (global and per job type),
- * the defined→started latency histogram and per-minute throughput. Pure, so the arithmetic is
- * unit-tested; the stream function only applies the deltas.
+ * the defined→started latency histogram and per-minute throughput (total and per job type).
+ * Pure, so the arithmetic is unit-tested; the stream function only applies the deltas.
  */
 export function deltasOf(ch: Change): Delta[] {
   const out: Delta[] = [];
@@ -46,6 +61,20 @@ export function deltasOf(ch: Change): Delta[] {
     const m = minuteOf(j.endedAt);
     out.push({ pk: 'tp', sk: m, attr: 'ended', n: 1, ttlDays: 2 });
     out.push({ pk: 'tp', sk: m, attr: newState, n: 1, ttlDays: 2 });
+    if (typeof j.jobtype === 'string')
+      out.push({ pk: 'tp', sk: m, attr: typeAttr(newState, j.jobtype), n: 1, ttlDays: 2 });
   }
   return out;
+}
+
+/**
+ * What one file's arrival adds (the data table has no stream: registration adds these itself):
+ * its source's per-minute and hourly arrival counts, from which the dashboard tells a source that
+ * went silent for longer than usual.
+ */
+export function arrivalDeltas(source: string, atIso: string): Delta[] {
+  return [
+    { pk: 'tp', sk: minuteOf(atIso), attr: arrivalAttr(source), n: 1, ttlDays: 2 },
+    { pk: ARRIVALS_BY_HOUR, sk: hourOf(atIso), attr: source, n: 1, ttlDays: 3 },
+  ];
 }
