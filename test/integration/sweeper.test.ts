@@ -127,15 +127,14 @@ describe('the sweeper', () => {
         ExpressionAttributeValues: { ':one': 1 },
       }),
     );
-    // An idle pilot of a site of its own, and a job for that site the drifted counter blocks.
+    // An idle pilot of a site of its own, holding a poll, and a job for that site the drifted
+    // counter blocks.
     const idle = new SimPilot(s, { site: 'kicksite' });
     assert.equal((await idle.register()).status, 201);
-    assert.equal((await idle.poll()).body.state, 'no jobs');
-    assert.equal(
-      (await s.call('GET', `/pilots/${idle.id}`)).body.state,
-      'waiting',
-      'idle, in the idle index',
-    );
+    const held = idle.poll(20);
+    await waitFor(async () => (await s.call('GET', `/pilots/${idle.id}`)).body.state === 'waiting', {
+      what: 'the pilot to hold its poll',
+    });
     const r = await s.call('POST', '/jobs', {
       body: [{ name: 'k', jobtype: 'kick', payload: '/bin/true', site: 'kicksite' }],
     });
@@ -152,5 +151,8 @@ describe('the sweeper', () => {
     const job = (await s.call('GET', `/jobs/${id}`)).body;
     assert.equal(job.state, 'dispatched', 'matched by the sweep itself');
     assert.equal(job.pilotId, idle.id);
+    const answer = await held;
+    assert.equal(answer.body.state, 'dispatched');
+    assert.equal(answer.body.job.id, id);
   });
 });
