@@ -265,6 +265,10 @@ export const INTERNAL_ATTRIBUTES: ReadonlySet<string> = new Set([
   'killJobId',
   'spec',
   'body',
+  // The sweeper's: sparse index keys of open workflows and pending files, the counter's op count.
+  'opk',
+  'ppk',
+  'inFlightOps',
 ]);
 
 /**
