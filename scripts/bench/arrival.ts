@@ -1,5 +1,5 @@
 /**
- * Data-arrival latency (DESIGN §10: file closed in XRootD / put in S3 → payload started,
+ * Data-arrival latency (docs/design.md §10: file closed in XRootD / put in S3 → payload started,
  * p50 ≤ 1 s): the local stack as its own process, real pilot processes with no-op payloads, and
  * one rule per arrival path. Files arrive one at a time, `--interval` apart, through
  *   xrootd: `xrdcp` into a real XRootD server whose `ofs.notify closew` runs `p3s hook xrootd`
@@ -259,7 +259,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   else {
     process.stderr.write('\r\x1b[2K');
     for (const r of results) process.stdout.write(`${formatArrival(r)}\n`);
-    process.stdout.write('target (DESIGN §10): data arrival → payload started p50 ≤ 1 s\n');
+    process.stdout.write('target (docs/design.md §10): data arrival → payload started p50 ≤ 1 s\n');
   }
   process.exit(0);
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** Where the CLI talks to and as whom (DESIGN §9). */
+/** Where the CLI talks to and as whom (docs/design.md §9). */
 export interface Target {
   server: string;
   token?: string;

@@ -29,7 +29,7 @@ import { StatsDelta } from './stats.ts';
 import { createWorkflowForFile as startWorkflowForFile, workflowExists } from './workflows.ts';
 
 /**
- * Data arrival (DESIGN §6): register a file, and — only the first time its location is seen —
+ * Data arrival (docs/design.md §6): register a file, and — only the first time its location is seen —
  * fire the enabled trigger rules that match it. Every source (S3 function, `POST /data` from
  * the XRootD hook, the directory watcher or a user) comes through `registerFiles`.
  */

@@ -41,7 +41,7 @@ import { createJobs, deleteJob, getJobItem } from './jobs.ts';
 import { partitionOf } from './jobtypes.ts';
 
 /**
- * Workflows (DESIGN §3, §6): instances of a DAG template. `createWorkflow` instantiates the DAG
+ * Workflows (docs/design.md §3, §6): instances of a DAG template. `createWorkflow` instantiates the DAG
  * (shared/core/dag/instantiate.ts) into `template` jobs and one workflow item; `advanceWorkflow`
  * applies `decide` (shared/core/dag/advance.ts) to the jobs' current states — releasing jobs
  * whose parents all finished, finishing noops, cancelling below failures — and moves the

@@ -4,7 +4,7 @@ import { ValidationError } from '../errors.ts';
 import { Env, JobtypeName, MAX_TIMELIMIT, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
 
 /**
- * DAG templates (DESIGN §3, §6): vertices are jobs, edges are files. One schema serves both
+ * DAG templates (docs/design.md §3, §6): vertices are jobs, edges are files. One schema serves both
  * the JSON form users upload and what `parseGraphML` produces, so both go through the same
  * checks in `validateDag`.
  */

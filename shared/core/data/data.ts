@@ -4,7 +4,7 @@ import { DatatypeName } from './datatype.ts';
 import { LocationInput, type NormalisedLocation, Source } from './location.ts';
 
 /**
- * A registered file (DESIGN §3 "Data") and what its arrival triggered. The item is keyed by a
+ * A registered file (docs/design.md §3 "Data") and what its arrival triggered. The item is keyed by a
  * hash of the normalised location, so announcing the same file again finds it.
  */
 

@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 
 /**
- * Where a file is, as the payload will read it (DESIGN §3 "Data"): an absolute POSIX path, an
+ * Where a file is, as the payload will read it (docs/design.md §3 "Data"): an absolute POSIX path, an
  * XRootD URL (`root://host[:port]//path`) or an S3 object (`s3://bucket/key`). Registration is
  * idempotent on the *normalised* location, so two spellings of one file are one file.
  */

@@ -6,7 +6,7 @@ import { Source } from './location.ts';
 import { DurationInput, SizeInput } from './units.ts';
 
 /**
- * Trigger rules (DESIGN §3, §6): what to create when a file arrives. A rule has a `match`
+ * Trigger rules (docs/design.md §3, §6): what to create when a file arrives. A rule has a `match`
  * (all given conditions must hold), an `action` (jobs from a job template, or a workflow from a
  * DAG), a `sampling` fraction, an optional `limit` of files per time window and a `dedupe` mode.
  *

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Job states (DESIGN §3). Terminal states are final: there is no retry. */
+/** Job states (docs/design.md §3). Terminal states are final: there is no retry. */
 export const JobState = z.enum([
   'template',
   'defined',
@@ -133,7 +133,7 @@ export const JobSubmission = z
   }));
 export type JobSubmission = z.output<typeof JobSubmission>;
 
-/** A job as the API returns it (DESIGN §9): stable field names, ISO-8601 UTC timestamps. */
+/** A job as the API returns it (docs/design.md §9): stable field names, ISO-8601 UTC timestamps. */
 export interface Job {
   id: string;
   name: string;

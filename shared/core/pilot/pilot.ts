@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SiteName } from '../job/job.ts';
 
-/** Pilot states (DESIGN §3). `waiting` is the original's "no jobs". */
+/** Pilot states (docs/design.md §3). `waiting` is the original's "no jobs". */
 export const PilotState = z.enum([
   'active',
   'waiting',
