@@ -32,11 +32,11 @@ import { advanceWorkflow, openWorkflows } from './workflows.ts';
  */
 
 /** Workflows advanced per sweep; the next sweep continues after the last one (round robin). */
-export const WORKFLOWS_PER_SWEEP = 100;
+const WORKFLOWS_PER_SWEEP = 100;
 /** Abandoned files taken over per sweep. */
-export const FILES_PER_SWEEP = 25;
+const FILES_PER_SWEEP = 25;
 /** Queued (`defined`) jobs counted per sweep at most; a longer queue's counters wait for a shorter one. */
-export const MAX_QUEUED_COUNTED = 10_000;
+const MAX_QUEUED_COUNTED = 10_000;
 
 export interface SweepReport {
   /** Open workflows given an advance step, and those where the step changed something. */
