@@ -1,6 +1,7 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { IN_FLIGHT, type JobState } from '../../shared/core/job/job.ts';
-import { type JobItem, matchRound } from '../../shared/db/dispatch.ts';
+import { matchRound } from '../../shared/db/dispatch.ts';
+import type { JobItem } from '../../shared/db/job-transitions.ts';
 import { log } from '../../shared/log.ts';
 import { failAll, type ImageChange, toChange } from '../../shared/streams/records.ts';
 

@@ -26,7 +26,8 @@ import { createJobs, existingJobIds } from './jobs.ts';
 import { getJobtypes } from './jobtypes.ts';
 import { listRules, takeWindowSlot } from './rules.ts';
 import { StatsDelta } from './stats.ts';
-import { createWorkflowForFile as startWorkflowForFile, workflowExists } from './workflows.ts';
+import { createWorkflowForFile as startWorkflowForFile } from './workflow-runner.ts';
+import { workflowExists } from './workflow-store.ts';
 
 /**
  * Data arrival (docs/design.md §6): register a file, and — only the first time its location is seen —

@@ -7,7 +7,7 @@ import type { Pilot } from '../core/pilot/pilot.ts';
 import type { Site } from '../core/site/site.ts';
 import type { DagSummary } from './dags.ts';
 import type { TokenInfo } from './tokens.ts';
-import type { Workflow } from './workflows.ts';
+import type { Workflow } from './workflow-store.ts';
 
 /**
  * What the API answers about each entity: an explicit list of fields per entity, checked by the

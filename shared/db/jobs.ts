@@ -6,7 +6,6 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
-  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
@@ -33,7 +32,7 @@ import {
 } from './cursor.ts';
 import { anyOf } from './filters.ts';
 import { dayPartition, toJob } from './items.ts';
-import { getJobtypes, partitionOf } from './jobtypes.ts';
+import { getJobtypes } from './jobtypes.ts';
 
 const table = () => tableName('jobs');
 
@@ -435,46 +434,6 @@ function keyOf(item: Record<string, unknown>, index: string): Record<string, unk
   };
   for (const a of idx[index] ?? []) k[a] = item[a];
   return k;
-}
-
-/**
- * Changes a queued job: priority (re-sorts it in the queue) and hold/release (takes it out of
- * or back into the queue index). Only `defined` jobs can be adjusted.
- */
-export async function adjustJob(id: string, change: { priority?: number; hold?: boolean }): Promise<Job> {
-  const item = await getJobItem(id);
-  if (!item) throw new NotFoundError('job', id);
-  if (item.state !== 'defined')
-    throw new ConflictError(`job ${id} is ${String(item.state)}; only queued (defined) jobs can be adjusted`);
-  const priority = change.priority ?? (item.priority as number);
-  const held = change.hold ?? Boolean(item.held);
-  const values: Record<string, unknown> = { ':p': priority, ':defined': 'defined', ':st': item.stateAt };
-  let expr = 'SET priority = :p';
-  if (held) expr += ', held = :true REMOVE qpk, qsk';
-  else {
-    expr += ', qpk = :qpk, qsk = :qsk REMOVE held';
-    values[':qpk'] = await partitionOf(String(item.jobtype), item.site as string | undefined);
-    values[':qsk'] = queueSortKey(priority, item.definedAt as string, Number(item.seq ?? 0), id);
-  }
-  if (held) values[':true'] = true;
-  try {
-    const r = await db().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { id },
-        UpdateExpression: expr,
-        ConditionExpression: '#s = :defined AND stateAt = :st',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return toJob(r.Attributes!);
-  } catch (err) {
-    if (isConditionFailed(err))
-      throw new ConflictError(`job ${id} changed state while being adjusted; try again`);
-    throw err;
-  }
 }
 
 /** Deletes an ended (or never-run template/queued) job record; in-flight jobs must be killed first. */

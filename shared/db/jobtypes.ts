@@ -1,4 +1,4 @@
-import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { queuePartition } from '../core/job/job.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
@@ -122,74 +122,18 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       ReturnValues: 'ALL_NEW',
     }),
   );
-  let t = pick(JOBTYPE_FIELDS, r.Attributes!);
+  const t = pick(JOBTYPE_FIELDS, r.Attributes!);
   cache?.types.set(t.name, { ...t, inFlight: t.inFlight ?? 0 });
-  if (t.migrating) {
-    await migrateToOwnQueue(t.name, Date.now() + 5000);
-    t = (await getJobtype(name)) ?? t;
-  }
   return t;
 }
 
-/**
- * Moves the queued jobs of a newly capped type from the shared partitions to its own, each
- * conditional on the job still being queued where it was read. Until they are moved, such jobs
- * are still claimable (the claim checks the cap) — only a little less cheap to skip. Stops at
- * `deadlineMs` and leaves `migrating` set so the reaper carries on; clears it when none is left.
- */
-export async function migrateToOwnQueue(
-  type: string,
-  deadlineMs: number,
-): Promise<{ moved: number; done: boolean }> {
-  let moved = 0;
-  let start: Record<string, unknown> | undefined;
-  do {
-    if (Date.now() > deadlineMs) return { moved, done: false };
-    const r = await db().send(
-      new QueryCommand({
-        TableName: tableName('jobs'),
-        IndexName: 'byState',
-        KeyConditionExpression: '#s = :defined',
-        FilterExpression: 'jobtype = :t AND begins_with(qpk, :shared)',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':defined': 'defined', ':t': type, ':shared': 'Q#' },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const j of r.Items ?? []) {
-      try {
-        await db().send(
-          new UpdateCommand({
-            TableName: tableName('jobs'),
-            Key: { id: j.id },
-            UpdateExpression: 'SET qpk = :to',
-            ConditionExpression: '#s = :defined AND qpk = :from',
-            ExpressionAttributeNames: { '#s': 'state' },
-            ExpressionAttributeValues: {
-              ':defined': 'defined',
-              ':from': j.qpk,
-              ':to': queuePartition(j.site as string | undefined, type),
-            },
-          }),
-        );
-        moved++;
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err; // claimed, held or moved meanwhile
-      }
-    }
-    start = r.LastEvaluatedKey;
-  } while (start);
+/** The type's queued jobs are all in its own partitions now (job-transitions.ts migrateToOwnQueue). */
+export async function clearMigrating(type: string): Promise<void> {
   await db()
     .send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { name: type },
-        UpdateExpression: 'REMOVE migrating',
-      }),
+      new UpdateCommand({ TableName: table(), Key: { name: type }, UpdateExpression: 'REMOVE migrating' }),
     )
     .catch((err) => log.warn('could not clear migrating', { type, err: String(err) }));
-  if (moved) log.info("moved queued jobs to their type's own queue", { type, moved });
-  return { moved, done: true };
 }
 
 /** A job type's in-flight counter and its change count, as the sweeper reads them. */

@@ -4,10 +4,10 @@ import type { Job, JobState } from '../core/job/job.ts';
 import { stateFromExit } from '../core/job/job.ts';
 import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/pilot.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
-import { assignedJob, claimNext, endJob, type JobItem, noteStarted, startJob, takeBack } from './dispatch.ts';
+import { assignedJob, claimNext } from './dispatch.ts';
 import { toJob } from './items.ts';
+import { endJob, type JobItem, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
-import { storeLiveTails } from './live-tails.ts';
 import {
   endPilot,
   freePilot,

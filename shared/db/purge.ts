@@ -14,6 +14,7 @@ import {
 import { log } from '../log.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { jobsInState } from './job-transitions.ts';
 import { StatsDelta } from './stats.ts';
 
 /** Ended job states, in a fixed order (the cursor counts through them). */
@@ -78,21 +79,16 @@ export async function purgePage(body: PurgeBody, nowMs = Date.now()): Promise<Pu
 
   const jobsStep = async (budget: number): Promise<Step> => {
     const state = ENDED_JOBS[c.sub]!;
-    const r = await db().send(
-      new QueryCommand({
-        TableName: tableName('jobs'),
-        IndexName: 'byState',
-        KeyConditionExpression: '#s = :s AND stateAt < :c',
-        // Workflow jobs go with their workflow (a running workflow still reads its ended jobs).
-        FilterExpression: 'attribute_not_exists(workflowId)',
-        ProjectionExpression: 'id, #s, stateAt',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':s': state, ':c': c.cutoff },
-        Limit: budget,
-        ExclusiveStartKey: c.key,
-      }),
-    );
-    for (const it of (r.Items ?? []) as Item[]) {
+    // Workflow jobs go with their workflow (a running workflow still reads its ended jobs).
+    const r = await jobsInState(state, {
+      before: c.cutoff,
+      notInWorkflow: true,
+      attributes: ['id', 'state', 'stateAt'],
+      limit: budget,
+      startKey: c.key,
+      onePage: true,
+    });
+    for (const it of r.items as Item[]) {
       const ok =
         dry ||
         (await deleteIf(
@@ -104,7 +100,7 @@ export async function purgePage(body: PurgeBody, nowMs = Date.now()): Promise<Pu
         ));
       if (ok) page.removed.jobs++;
     }
-    return { examined: r.ScannedCount ?? 0, next: r.LastEvaluatedKey as Key | undefined };
+    return { examined: r.scanned, next: r.next as Key | undefined };
   };
 
   const workflowsStep = async (budget: number): Promise<Step> => {

@@ -1,12 +1,10 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { config, tableName } from '../config.ts';
-import type { JobState } from '../core/job/job.ts';
+import { config } from '../config.ts';
 import { PILOT_ENDED } from '../core/pilot/pilot.ts';
 import { log } from '../log.ts';
-import { db } from './client.ts';
-import { endJob, type JobItem, matchRound, takeBack } from './dispatch.ts';
+import { matchRound } from './dispatch.ts';
+import { endJob, type JobItem, jobsInState, migrateToOwnQueue, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
-import { listJobtypes, migrateToOwnQueue } from './jobtypes.ts';
+import { listJobtypes } from './jobtypes.ts';
 import { endPilot, getPilotItem, livePilots, type PilotItem, requestJobKill } from './pilots.ts';
 import { probeApi, serviceClock } from './service-clock.ts';
 import { shedQueues } from './shedding.ts';
@@ -27,26 +25,6 @@ export interface ReapReport {
 }
 
 type Item = JobItem & { stateAt: string };
-
-async function inState(state: JobState, olderThanIso?: string): Promise<Item[]> {
-  const out: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await db().send(
-      new QueryCommand({
-        TableName: tableName('jobs'),
-        IndexName: 'byState',
-        KeyConditionExpression: olderThanIso ? '#s = :s AND stateAt < :t' : '#s = :s',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: olderThanIso ? { ':s': state, ':t': olderThanIso } : { ':s': state },
-        ExclusiveStartKey: start,
-      }),
-    );
-    out.push(...((r.Items ?? []) as Item[]));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
-}
 
 /**
  * The reaper (scheduled): every timeout p3s has. Each step is one conditional transaction —
@@ -91,7 +69,8 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
     // 2. Dispatched, but no jobstart within the grace → back to the queue (the pilot is ended).
     const graceMs = c.P3S_DISPATCH_GRACE * 1000;
     const seen = new Map(live.map((p) => [p.id, p]));
-    for (const j of await inState('dispatched', new Date(nowMs - graceMs).toISOString())) {
+    for (const j of (await jobsInState('dispatched', { before: new Date(nowMs - graceMs).toISOString() }))
+      .items) {
       const deadline = Math.max(
         Date.parse(String(j.dispatchedAt ?? j.stateAt)) + graceMs,
         clock.upSinceMs + c.P3S_HEARTBEAT_TIMEOUT * 1000,
@@ -109,7 +88,7 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
 
   // 3. Running past timelimit + grace → timelimit (the pilot should have done it; tell it to kill).
   //    The pilot enforces the limit on its own clock even when the server is unreachable.
-  for (const j of await inState('running')) {
+  for (const j of (await jobsInState('running')).items) {
     const started = Date.parse(String(j.startedAt ?? j.stateAt));
     if (nowMs - started <= (Number(j.timelimit) + c.P3S_TIMELIMIT_GRACE) * 1000) continue;
     if (
@@ -128,7 +107,7 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
   const types = await listJobtypes();
   const deadlines = new Map(types.filter((t) => t.deadline !== undefined).map((t) => [t.name, t.deadline!]));
   if (deadlines.size) {
-    for (const j of await inState('defined')) {
+    for (const j of (await jobsInState('defined')).items) {
       const d = deadlines.get(j.jobtype);
       if (d === undefined) continue;
       if (nowMs - Date.parse(String(j.definedAt ?? j.createdAt)) <= d * 1000) continue;

@@ -1,4 +1,4 @@
-import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import type { JobState } from '../core/job/job.ts';
 import { log } from '../log.ts';
@@ -6,9 +6,11 @@ import { resumeAbandoned } from './arrival.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { matchRound } from './dispatch.ts';
+import { jobsInState } from './job-transitions.ts';
 import { inFlightCounters, recountInFlight } from './jobtypes.ts';
 import { correctCounter, counters } from './stats.ts';
-import { advanceWorkflow, openWorkflows } from './workflows.ts';
+import { advanceWorkflow } from './workflow-runner.ts';
+import { openWorkflows } from './workflow-store.ts';
 
 /**
  * The sweeper (docs/matching.md "The sweeper"): repairs what a lost stream batch or a crash
@@ -265,25 +267,12 @@ async function recountAll(rep: SweepReport): Promise<LiveCounts> {
  * reads of two attributes. Undefined when more than `budget` jobs are in that state.
  */
 async function liveJobs(state: JobState, budget?: number): Promise<Map<string, string> | undefined> {
-  const out = new Map<string, string>();
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await db().send(
-      new QueryCommand({
-        TableName: tableName('jobs'),
-        IndexName: 'byState',
-        KeyConditionExpression: '#s = :s',
-        ProjectionExpression: 'id, jobtype',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':s': state },
-        ExclusiveStartKey: start,
-      }),
-    );
-    for (const it of r.Items ?? []) out.set(String(it.id), String(it.jobtype));
-    if (budget !== undefined && out.size > budget) return undefined;
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const { items } = await jobsInState(state, {
+    attributes: ['id', 'jobtype'],
+    limit: budget === undefined ? undefined : budget + 1,
+  });
+  if (budget !== undefined && items.length > budget) return undefined;
+  return new Map(items.map((it) => [String(it.id), String(it.jobtype)]));
 }
 
 /**

@@ -1,4 +1,4 @@
-import { monitorWorkflowSource } from '../db/workflows.ts';
+import { monitorWorkflowSource } from '../db/workflow-store.ts';
 import type { DagEdgeView } from './dag-svg.ts';
 
 /**
