@@ -102,7 +102,7 @@ after(async () => {
 
 describe('the monitor for a shifter', () => {
   test('with jobs queued and no pilot alive, the dashboard says so first, as critical', async () => {
-    await submit([{ name: 'waiting', jobtype: 'dqm', site: 'far-away' }]);
+    await submit([{ name: 'waiting', jobtype: 'dqm', payload: '/bin/true', site: 'far-away' }]);
     const page = await newPage();
     await page.goto(`${s.url}/?refresh=1`);
     const a = await page.waitForSelector('[data-part="alerts"] li.critical[data-code="no-live-pilots"]', {
@@ -119,13 +119,21 @@ describe('the monitor for a shifter', () => {
     // 3 good dqm jobs; evdisp: 5 failed and 2 nonstarters (the issue's case); a job type with a
     // 1 s deadline whose job cannot start (stale, by the reaper); 5 jobs that waited 4 s.
     const p = await pilot('wn-good');
-    for (let i = 0; i < 3; i++) await run({ name: `dqm-${i}`, jobtype: 'dqm' }, { exitCode: 0 }, p);
-    for (let i = 0; i < 5; i++) await run({ name: `evdisp-${i}`, jobtype: 'evdisp' }, { exitCode: 2 }, p);
-    for (let i = 0; i < 2; i++) await run({ name: `evdisp-ns-${i}`, jobtype: 'evdisp' }, 'nonstarter', p);
+    for (let i = 0; i < 3; i++)
+      await run({ name: `dqm-${i}`, jobtype: 'dqm', payload: '/bin/true' }, { exitCode: 0 }, p);
+    for (let i = 0; i < 5; i++)
+      await run({ name: `evdisp-${i}`, jobtype: 'evdisp', payload: 'exit 2' }, { exitCode: 2 }, p);
+    for (let i = 0; i < 2; i++)
+      await run({ name: `evdisp-ns-${i}`, jobtype: 'evdisp', payload: '/no/such/program' }, 'nonstarter', p);
     assert.equal((await s.call('PUT', '/jobtypes/late', { body: { deadline: 1 } })).status, 200);
-    await submit([{ name: 'too-late', jobtype: 'late', site: 'far-away' }]);
+    await submit([{ name: 'too-late', jobtype: 'late', payload: '/bin/true', site: 'far-away' }]);
     const slow = await submit(
-      Array.from({ length: 5 }, (_, i) => ({ name: `slow-${i}`, jobtype: 'reco', state: 'held' })),
+      Array.from({ length: 5 }, (_, i) => ({
+        name: `slow-${i}`,
+        jobtype: 'reco',
+        payload: '/bin/true',
+        state: 'held',
+      })),
     );
     for (const j of slow) {
       // Queued 4 s ago (as if no pilot had been free): released now, started at once.
@@ -233,7 +241,13 @@ describe('the monitor for a shifter', () => {
     const longName = `reco-${'np04_raw_run005141_0001_dl1_'.repeat(6)}`;
     const longUser = 'a-very-long-user-name-from-the-collaboration';
     await submit([
-      { name: longName, jobtype: 'reconstruction-with-a-long-type', user: longUser, state: 'held' },
+      {
+        name: longName,
+        jobtype: 'reconstruction-with-a-long-type',
+        payload: '/bin/true',
+        user: longUser,
+        state: 'held',
+      },
     ]);
     for (const size of [LAPTOP, CONTROL_ROOM]) {
       const page = await newPage(size);

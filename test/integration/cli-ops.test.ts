@@ -109,8 +109,14 @@ describe('p3s site', () => {
 
 describe('list filters take lists', () => {
   test('job list --type a,b lists jobs of both types and no other', async () => {
-    const body = ['ta', 'tb', 'tc'].map((jobtype) => ({ name: `list-${jobtype}`, jobtype, state: 'held' }));
-    assert.equal((await s.call('POST', '/jobs', { body })).status, 201);
+    const body = ['ta', 'tb', 'tc'].map((jobtype) => ({
+      name: `list-${jobtype}`,
+      jobtype,
+      payload: '/bin/true',
+      state: 'held',
+    }));
+    const submitted = await s.call('POST', '/jobs', { body });
+    assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
     const r = await p3s(['job', 'list', '--type', 'ta,tb', '--json']);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
@@ -139,8 +145,11 @@ describe('list filters take lists', () => {
   });
 
   test('job show prints the id first, then the fields in the monitor order', async () => {
-    const [job] = (await s.call('POST', '/jobs', { body: [{ name: 'order', jobtype: 'ta', state: 'held' }] }))
-      .body;
+    const submitted = await s.call('POST', '/jobs', {
+      body: [{ name: 'order', jobtype: 'ta', payload: '/bin/true', state: 'held' }],
+    });
+    assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
+    const [job] = submitted.body;
     const r = await p3s(['job', 'show', job.id, '--json']);
     const keys = Object.keys(JSON.parse(r.stdout));
     assert.deepEqual(keys.slice(0, 5), ['id', 'name', 'state', 'jobtype', 'payload']);

@@ -27,6 +27,8 @@ before(async () => {
   s = await startTestStack({ P3S_LIST_READ_BUDGET: String(BUDGET), P3S_REAPER_INTERVAL: '3600' });
   const body = Array.from({ length: JOBS }, (_, i) => ({
     name: `j${i}`,
+    jobtype: 'default',
+    payload: '/bin/true',
     user: i % RARE_EVERY === 0 ? 'rare' : 'common',
   }));
   const r = await s.call('POST', '/jobs', { body });

@@ -29,7 +29,12 @@ describe('dashboard aggregates', () => {
     assert.equal((await p.register()).status, 201);
     const ids: string[] = [];
     for (const exitCode of [1, 1, 0]) {
-      const [j] = (await s.call('POST', '/jobs', { body: [{ name: 'agg', jobtype: 'aggtype' }] })).body;
+      const submitted = await s.call('POST', '/jobs', {
+        // The simulated pilot runs nothing; the payload says what it reports.
+        body: [{ name: 'agg', jobtype: 'aggtype', payload: `exit ${exitCode}` }],
+      });
+      assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
+      const [j] = submitted.body;
       assert.equal((await p.poll(5)).body.job?.id, j.id);
       await p.report({ event: 'jobstart', jobId: j.id });
       await p.report({ event: 'jobstop', jobId: j.id, exitCode });

@@ -76,7 +76,7 @@ async function pilot(): Promise<SimPilot> {
 
 /** Submits one job and has a new pilot take it; `end` ends it with that exit code, else it stays running. */
 async function runJob(name: string, end?: number): Promise<{ id: string; pilot: SimPilot }> {
-  const r = await s.call('POST', '/jobs', { body: [{ name, jobtype: 'purge' }] });
+  const r = await s.call('POST', '/jobs', { body: [{ name, jobtype: 'purge', payload: '/bin/true' }] });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const id: string = r.body[0].id;
   const p = await pilot();
@@ -137,8 +137,8 @@ async function arrange(): Promise<void> {
   note('jobs', oldRunning.id, 'running, queued 3 days ago', false);
   const queued = await s.call('POST', '/jobs', {
     body: [
-      { name: 'old-queued', jobtype: 'purge', site: 'nowhere' },
-      { name: 'old-held', jobtype: 'purge', state: 'held' },
+      { name: 'old-queued', jobtype: 'purge', payload: '/bin/true', site: 'nowhere' },
+      { name: 'old-held', jobtype: 'purge', payload: '/bin/true', state: 'held' },
     ],
   });
   assert.equal(queued.status, 201);

@@ -40,7 +40,9 @@ async function pilot(site?: string): Promise<SimPilot> {
 }
 
 async function submit(job: Record<string, unknown>): Promise<string> {
-  const r = await s.call('POST', '/jobs', { body: [{ jobtype: 'sites', payload: 'true', ...job }] });
+  const r = await s.call('POST', '/jobs', {
+    body: [{ name: 'site-job', jobtype: 'sites', payload: 'true', ...job }],
+  });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body[0].id;
 }
@@ -52,7 +54,7 @@ async function holder(jobId: string): Promise<{ state: string; pilotId?: string;
   return { state: j.state, pilotId: j.pilotId, site: (await item('pilots', j.pilotId)).site };
 }
 
-/** A pilot that holds no job: still waiting in the idle index, no job on its item. */
+/** A pilot that holds no job: still waiting, no job on its item. */
 async function assertIdle(p: SimPilot, why: string) {
   const it = await item('pilots', p.id);
   assert.equal(it.state, 'waiting', `${why}: pilot of site ${p.opts.site ?? '(none)'} is still waiting`);
@@ -71,8 +73,21 @@ async function hold(p: SimPilot): Promise<{ answer: ReturnType<SimPilot['poll']>
   return { answer };
 }
 
+/**
+ * Ends the test's pilots. A job a pilot was given is run to its end first: a pilot that stops
+ * while holding a job it never started gives it back to the queue (docs/matching.md), where it
+ * would be taken by the next test's pilots.
+ */
 async function stopAll(pilots: SimPilot[]) {
-  for (const p of pilots) assert.equal((await p.report({ event: 'stopped' })).status, 200);
+  for (const p of pilots) {
+    const jobId = (await item('pilots', p.id)).jobId;
+    if (jobId) {
+      assert.equal((await p.report({ event: 'jobstart', jobId, pid: 1 })).status, 200);
+      assert.equal((await p.report({ event: 'jobstop', jobId, exitCode: 0 })).status, 200);
+      assert.equal((await holder(jobId)).state, 'finished');
+    }
+    assert.equal((await p.report({ event: 'stopped' })).status, 200);
+  }
   await settled();
 }
 
@@ -87,7 +102,8 @@ describe('site requirements in matching', () => {
       assert.equal(r.status, 200, JSON.stringify(r.body));
       assert.equal(r.body.state, 'no jobs', `a pilot of site ${p.opts.site ?? '(none)'} is not given it`);
     }
-    // Both are now idle: the matchmaker's rounds for them have run, and did not give it either.
+    // Both are now waiting (a poll without a hold does not enter the idle index, so no round
+    // hands them anything): the job is still queued and neither holds a job.
     await settled();
     assert.deepEqual(await holder(job), { state: 'defined' });
     await assertIdle(b, 'after the polls');
@@ -120,17 +136,18 @@ describe('site requirements in matching', () => {
     await stopAll(pilots);
   });
 
-  test('the matchmaker: pilots of B and without a site, waiting longer, are passed over for the waiting pilot of A; with none of A waiting the job stays queued', async () => {
-    // Held in long polls, longest idle first: B, then no site, then A.
-    const b = await pilot('mm-B');
-    const none = await pilot();
+  test('the matchmaker: pilots of B and without a site, held more recently, are passed over for the waiting pilot of A; with none of A waiting the job stays queued', async () => {
+    // Held in long polls: A first, then no site, then B. The round takes the latest hold first
+    // (docs/matching.md), so B and then the site-less pilot come before A.
     const a = await pilot('mm-A');
-    const bPoll = (await hold(b)).answer;
-    const nonePoll = (await hold(none)).answer;
+    const none = await pilot();
+    const b = await pilot('mm-B');
     const aPoll = (await hold(a)).answer;
+    const nonePoll = (await hold(none)).answer;
+    const bPoll = (await hold(b)).answer;
     await settled();
 
-    // A job of site A: the round takes idle pilots in order, so only the site rule skips B and none.
+    // A job of site A: the round tries B and the site-less pilot first; only the site rule skips them.
     const first = await submit({ site: 'mm-A' });
     const given = await waitFor(async () => (await holder(first)).pilotId && holder(first), {
       what: 'the first job given to a pilot',

@@ -87,9 +87,11 @@ describe('summary', () => {
     const more = Array.from({ length: 250 }, (_, i) => ({
       name: `many-${i}`,
       jobtype: 'many',
+      payload: '/bin/true',
       state: 'held',
     }));
-    assert.equal((await s.call('POST', '/jobs', { body: more })).status, 201);
+    const submitted = await s.call('POST', '/jobs', { body: more });
+    assert.equal(submitted.status, 201, JSON.stringify(submitted.body).slice(0, 500));
     await waitFor(async () => (await s.call('GET', '/summary')).body.jobs.defined === before + 250, {
       what: '250 more queued in the summary',
     });
