@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import {
@@ -18,6 +11,7 @@ import {
   queueSortKey,
 } from '../core/job/job.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
+import { batchPut } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import {
@@ -119,7 +113,7 @@ export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}
     ),
   );
   if (opts.ids) await putOnce(items);
-  else await batchPut(items);
+  else await batchPut(table(), items);
   return items.map(toJob);
 }
 
@@ -139,27 +133,6 @@ async function putOnce(items: Record<string, unknown>[]): Promise<void> {
     }
   };
   await Promise.all(Array.from({ length: Math.min(8, items.length) }, worker));
-}
-
-/** Writes in chunks of 25 (BatchWriteItem's limit), a few chunks at a time, retrying unprocessed items. */
-async function batchPut(items: Record<string, unknown>[]): Promise<void> {
-  const chunks: Record<string, unknown>[][] = [];
-  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-  const writeChunk = async (chunk: Record<string, unknown>[]) => {
-    let req: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
-      [table()]: chunk.map((Item) => ({ PutRequest: { Item } })),
-    };
-    for (let attempt = 0; req && Object.keys(req).length; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-      const r = await db().send(new BatchWriteCommand({ RequestItems: req }));
-      req = r.UnprocessedItems as typeof req;
-    }
-  };
-  let next = 0;
-  const worker = async () => {
-    while (next < chunks.length) await writeChunk(chunks[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(4, chunks.length) }, worker));
 }
 
 export async function getJobItem(id: string): Promise<Record<string, unknown> | undefined> {

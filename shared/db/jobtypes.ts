@@ -1,8 +1,9 @@
-import { BatchGetCommand, GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { queuePartition } from '../core/job/job.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
 import { log } from '../log.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { JOBTYPE_FIELDS, pick } from './items.ts';
@@ -62,18 +63,11 @@ export async function partitionOf(type: string, site: string | undefined): Promi
 
 /** Job types by name (missing ones are absent from the map). */
 export async function getJobtypes(names: string[]): Promise<Map<string, Jobtype>> {
-  const out = new Map<string, Jobtype>();
-  const unique = [...new Set(names)];
-  for (let i = 0; i < unique.length; i += 100) {
-    const keys = unique.slice(i, i + 100).map((name) => ({ name }));
-    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = { [table()]: { Keys: keys } };
-    while (req && Object.keys(req).length) {
-      const r = await db().send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of (r.Responses?.[table()] ?? []) as Jobtype[]) out.set(it.name, it);
-      req = r.UnprocessedKeys as typeof req;
-    }
-  }
-  return out;
+  const items = await batchGet(
+    table(),
+    [...new Set(names)].map((name) => ({ name })),
+  );
+  return new Map(items.map((it) => [String(it.name), pick(JOBTYPE_FIELDS, it)]));
 }
 
 /**

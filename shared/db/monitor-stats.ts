@@ -1,7 +1,6 @@
-import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { ARRIVALS_BY_HOUR } from '../core/stats/job-events.ts';
-import { db } from './client.ts';
+import { batchGet } from './batch.ts';
 
 export type Aggregate = Record<string, number>;
 
@@ -24,18 +23,9 @@ export async function recentAggregates(
     keys.push({ pk: ARRIVALS_BY_HOUR, sk: new Date(nowMs - i * 3_600_000).toISOString().slice(0, 13) });
   const tp = new Map<string, Aggregate>();
   const arrivals = new Map<string, Aggregate>();
-  for (let i = 0; i < keys.length; i += 100) {
-    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-      [table]: { Keys: keys.slice(i, i + 100) },
-    };
-    while (req && Object.keys(req).length) {
-      const r = await db().send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of r.Responses?.[table] ?? []) {
-        const { pk, sk, ttl: _t, ...rest } = it as Record<string, unknown>;
-        (pk === 'tp' ? tp : arrivals).set(String(sk), rest as Aggregate);
-      }
-      req = r.UnprocessedKeys as typeof req;
-    }
+  for (const it of await batchGet(table, keys)) {
+    const { pk, sk, ttl: _t, ...rest } = it;
+    (pk === 'tp' ? tp : arrivals).set(String(sk), rest as Aggregate);
   }
   return { tp, arrivals };
 }

@@ -1,6 +1,4 @@
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -13,6 +11,7 @@ import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts'
 import { PILOT_ENDED, type Pilot, type PilotRegistration, type PilotState } from '../core/pilot/pilot.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { dayPartition, toPilot } from './items.ts';
@@ -258,17 +257,11 @@ export interface PilotSelector {
  */
 export async function livePilots(): Promise<PilotItem[]> {
   const ids = await livePilotIds();
-  const out: PilotItem[] = [];
-  for (let i = 0; i < ids.length; i += 100) {
-    let keys: Record<string, unknown>[] | undefined = ids.slice(i, i + 100).map((id) => ({ id }));
-    while (keys?.length) {
-      const r: BatchGetCommandOutput = await db().send(
-        new BatchGetCommand({ RequestItems: { [table()]: { Keys: keys, ConsistentRead: true } } }),
-      );
-      out.push(...((r.Responses?.[table()] ?? []) as PilotItem[]));
-      keys = r.UnprocessedKeys?.[table()]?.Keys;
-    }
-  }
+  const out = (await batchGet(
+    table(),
+    ids.map((id) => ({ id })),
+    { consistent: true },
+  )) as PilotItem[];
   // The index is eventually consistent on AWS: an item just ended may still be listed.
   return out.filter((p) => !PILOT_ENDED.has(p.state));
 }

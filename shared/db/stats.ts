@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { BatchGetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
 import { ttlAfterDays } from '../core/util/time.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
 import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { listJobtypes } from './jobtypes.ts';
@@ -177,16 +178,7 @@ export async function perMinute(
 ): Promise<Map<string, Record<string, number>>> {
   const keys = minutesBack(minutes, nowMs).map((sk) => ({ pk, sk }));
   const out = new Map<string, Record<string, number>>();
-  for (let i = 0; i < keys.length; i += 100) {
-    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-      [table()]: { Keys: keys.slice(i, i + 100) },
-    };
-    while (req && Object.keys(req).length) {
-      const r = await db().send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of r.Responses?.[table()] ?? []) out.set(String(it.sk), it as Record<string, number>);
-      req = r.UnprocessedKeys as typeof req;
-    }
-  }
+  for (const it of await batchGet(table(), keys)) out.set(String(it.sk), it as Record<string, number>);
   return out;
 }
 
