@@ -7,7 +7,7 @@ import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { listNewestByDay } from './cursor.ts';
-import { DATA_FIELDS, dayPartition, pick } from './items.ts';
+import { DATA_FIELDS, dayPartition, LIST_PREFIX, pick } from './items.ts';
 
 /**
  * Registered files. Key: `id` = hash of the normalised location (so registration is idempotent
@@ -50,7 +50,7 @@ export async function insertData(
     claimedAt: final ? undefined : now,
     ppk: final ? undefined : PENDING,
     announced: 1,
-    lpk: dayPartition('D', now),
+    lpk: dayPartition('data', now),
     ttl: ttlAfterDays(config().P3S_RETENTION_DAYS, nowMs),
   };
   try {
@@ -190,7 +190,7 @@ export async function listData(
 ): Promise<{ data: Data[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
-    prefix: 'D#',
+    prefix: `${LIST_PREFIX.data}#`,
     timeAttr: 'registeredAt',
     equals: { state: f.state, source: f.source, datatype: f.datatype, name: f.name },
     since: f.since,

@@ -195,5 +195,9 @@ export const DAG_FIELDS: Fields<DagSummary> = {
 export const toJob = (item: Record<string, unknown>): Job => pick(JOB_FIELDS, item);
 export const toPilot = (item: Record<string, unknown>): Pilot => pick(PILOT_FIELDS, item);
 
+/** The listing partitions' prefixes (`lpk` = `<prefix>#<day>`), one per entity with a `list` index. */
+export const LIST_PREFIX = { job: 'J', pilot: 'P', data: 'D', workflow: 'W' } as const;
+export type Listed = keyof typeof LIST_PREFIX;
+
 /** Listing partition: one per creation day, so "newest first" is a Query, not a Scan. */
-export const dayPartition = (prefix: string, iso: string) => `${prefix}#${iso.slice(0, 10)}`;
+export const dayPartition = (entity: Listed, iso: string) => `${LIST_PREFIX[entity]}#${iso.slice(0, 10)}`;

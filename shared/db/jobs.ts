@@ -81,7 +81,7 @@ export function newJobItem(
     createdAt: now,
     definedAt: state === 'defined' ? now : undefined,
     stateAt: now,
-    lpk: dayPartition('J', now),
+    lpk: dayPartition('job', now),
     ...(opts.extra ?? {}),
   };
   if (state === 'defined' && !held) {
@@ -362,7 +362,7 @@ export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<J
     const q = {
       cond: 'lpk = :lpk',
       names: {} as Record<string, string>,
-      values: { ':lpk': `J#${day}` } as Record<string, unknown>,
+      values: { ':lpk': dayPartition('job', day) } as Record<string, unknown>,
     };
     window('createdAt', q);
     const { next, cut } = await drain(

@@ -62,7 +62,7 @@ export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pi
     registeredAt: now,
     lastSeenAt: now,
     stateAt: now,
-    lpk: dayPartition('P', now),
+    lpk: dayPartition('pilot', now),
     lvpk: livePartition(reg.id),
   };
   try {
@@ -334,7 +334,7 @@ export async function listPilots(f: { state?: PilotState; site?: string; limit: 
     let start: Record<string, unknown> | undefined;
     do {
       const names: Record<string, string> = {};
-      const values: Record<string, unknown> = { ':lpk': `P#${day}` };
+      const values: Record<string, unknown> = { ':lpk': dayPartition('pilot', day) };
       const filters: string[] = [];
       if (f.state) {
         names['#s'] = 'state';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
+import { jobtypeEntity, jobtypeOfEntity } from '../core/stats/job-events.ts';
 import { ttlAfterDays } from '../core/util/time.ts';
 import { batchGet } from './batch.ts';
 import { db } from './client.ts';
@@ -203,7 +204,7 @@ export async function summary(nowMs = Date.now()) {
   // Job types seen only in the counters (submitted, never configured) are listed too.
   const known = new Set(types.map((t) => t.name));
   for (const k of Object.keys(c)) {
-    const name = k.startsWith('jobtype#') ? k.slice('jobtype#'.length) : undefined;
+    const name = jobtypeOfEntity(k);
     if (name && !known.has(name)) {
       known.add(name);
       types.push({ name, inFlight: 0 });
@@ -212,14 +213,14 @@ export async function summary(nowMs = Date.now()) {
   types.sort((a, b) => a.name.localeCompare(b.name));
   const jobtypes = types.map((t) => ({
     name: t.name,
-    queued: c[`jobtype#${t.name}`]?.defined ?? 0,
+    queued: c[jobtypeEntity(t.name)]?.defined ?? 0,
     inFlight: t.inFlight ?? 0,
     limit: t.limit ?? null,
     priority: t.priority ?? null,
     deadline: t.deadline ?? null,
     sampling: t.sampling ?? null,
-    stale: c[`jobtype#${t.name}`]?.stale ?? 0,
-    dropped: c[`jobtype#${t.name}`]?.dropped ?? 0,
+    stale: c[jobtypeEntity(t.name)]?.stale ?? 0,
+    dropped: c[jobtypeEntity(t.name)]?.dropped ?? 0,
   }));
   const throughput = minutesBack(60, nowMs)
     .reverse()

@@ -1,6 +1,7 @@
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import type { JobState } from '../core/job/job.ts';
+import { jobtypeEntity, jobtypeOfEntity } from '../core/stats/job-events.ts';
 import { log } from '../log.ts';
 import { resumeAbandoned } from './arrival.ts';
 import { db } from './client.ts';
@@ -295,13 +296,13 @@ async function fixCounters(
   for (const [state, byType] of live) {
     let total = 0;
     for (const [type, n] of byType) {
-      truth.set(`jobtype#${type}#${state}`, n);
+      truth.set(`${jobtypeEntity(type)}#${state}`, n);
       total += n;
     }
     truth.set(`jobs#${state}`, total);
   }
   for (const [entity, states] of Object.entries(c)) {
-    if (entity !== 'jobs' && !entity.startsWith('jobtype#')) continue;
+    if (entity !== 'jobs' && jobtypeOfEntity(entity) === undefined) continue;
     for (const [state, n] of Object.entries(states))
       if (live.has(state as JobState)) held.set(`${entity}#${state}`, n);
   }

@@ -22,6 +22,7 @@ import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { dagOf, getDag, pack, unpack } from './dags.ts';
 import { listDatatypes } from './datatypes.ts';
+import { dayPartition } from './items.ts';
 import { endJob, killJob, releaseJob } from './job-transitions.ts';
 import { createJobs, deleteJob, getJobItem } from './jobs.ts';
 import {
@@ -135,7 +136,7 @@ async function insertWorkflow(input: WorkflowCreate, opts: CreateWorkflowOptions
     rule: opts.rule,
     createdAt: now,
     stateAt: now,
-    lpk: `W#${now.slice(0, 10)}`,
+    lpk: dayPartition('workflow', now),
     spec: pack(spec),
   };
   try {

@@ -17,7 +17,7 @@ import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { listNewestByDay } from './cursor.ts';
 import { unpack } from './dags.ts';
-import { pick, WORKFLOW_FIELDS } from './items.ts';
+import { LIST_PREFIX, pick, WORKFLOW_FIELDS } from './items.ts';
 
 /**
  * Workflow records (docs/design.md §3, §6; docs/workflows.md): the workflow item — a summary
@@ -290,7 +290,7 @@ export async function listWorkflows(
 ): Promise<{ workflows: Workflow[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
-    prefix: 'W#',
+    prefix: `${LIST_PREFIX.workflow}#`,
     timeAttr: 'createdAt',
     equals: { state: given.state, dag: given.dag, user: given.user },
     since: given.since,

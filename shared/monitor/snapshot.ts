@@ -1,6 +1,7 @@
 import type { Data } from '../core/data/data.ts';
 import { PILOT_ENDED, type PilotState } from '../core/pilot/pilot.ts';
 import { BOUNDS_MS, percentile } from '../core/stats/histogram.ts';
+import { jobtypeEntity, jobtypeOfEntity } from '../core/stats/job-events.ts';
 import { listData } from '../db/data.ts';
 import { listJobtypes } from '../db/jobtypes.ts';
 import { recentAggregates } from '../db/monitor-stats.ts';
@@ -81,7 +82,7 @@ export async function loadSummary(nowMs: number): Promise<MonitorSummary> {
   const tp = agg.tp;
   const recent = recentByType(tp, nowMs);
   const rows: JobtypeRow[] = types.map((t) => {
-    const k = c[`jobtype#${t.name}`] ?? {};
+    const k = c[jobtypeEntity(t.name)] ?? {};
     return {
       name: t.name,
       queued: n(k.defined),
@@ -98,8 +99,8 @@ export async function loadSummary(nowMs: number): Promise<MonitorSummary> {
   });
   const known = new Set(types.map((t) => t.name));
   for (const [entity, k] of Object.entries(c)) {
-    if (!entity.startsWith('jobtype#')) continue;
-    const name = entity.slice('jobtype#'.length);
+    const name = jobtypeOfEntity(entity);
+    if (name === undefined) continue;
     if (known.has(name) || !Object.values(k).some((v) => v > 0)) continue;
     rows.push({
       name,

@@ -36,6 +36,12 @@ export const hourOf = (iso: string) => iso.slice(0, 13);
  * the defined→started latency histogram and per-minute throughput (total and per job type).
  * Pure, so the arithmetic is unit-tested; the stream function only applies the deltas.
  */
+/** The counters' entity of a job type (`jobtype#<name>`, counted per state). */
+export const jobtypeEntity = (name: string) => `jobtype#${name}`;
+/** The job type a counters' entity names, or undefined for another entity. */
+export const jobtypeOfEntity = (entity: string): string | undefined =>
+  entity.startsWith('jobtype#') ? entity.slice('jobtype#'.length) : undefined;
+
 export function deltasOf(ch: Change): Delta[] {
   const out: Delta[] = [];
   const oldState = ch.old?.state as string | undefined;
@@ -45,7 +51,7 @@ export function deltasOf(ch: Change): Delta[] {
     if (!state) return;
     out.push({ pk: 'count', sk: `${ch.entity}#${state}`, attr: 'n', n });
     if (ch.entity === 'jobs' && item?.jobtype)
-      out.push({ pk: 'count', sk: `jobtype#${String(item.jobtype)}#${state}`, attr: 'n', n });
+      out.push({ pk: 'count', sk: `${jobtypeEntity(String(item.jobtype))}#${state}`, attr: 'n', n });
   };
   count(oldState, -1, ch.old);
   count(newState, +1, ch.new);
