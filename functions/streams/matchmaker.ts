@@ -1,7 +1,7 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { IN_FLIGHT, type JobState } from '../../shared/core/job/job.ts';
 import { matchRound } from '../../shared/db/dispatch.ts';
-import type { JobItem } from '../../shared/db/job-transitions.ts';
+import { parseJob } from '../../shared/db/jobs.ts';
 import { log } from '../../shared/log.ts';
 import { failAll, type ImageChange, toChange } from '../../shared/streams/records.ts';
 
@@ -27,7 +27,7 @@ export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatch
     const fresh = (event.Records ?? [])
       .map(toChange)
       .filter((ch) => ch.entity === 'jobs' && ch.new?.qpk && !ch.old?.qpk)
-      .map((ch) => ch.new as JobItem);
+      .map((ch) => parseJob(ch.new!));
     const n = await matchRound({ fresh });
     log.debug('matchmaker round', { records: event.Records.length, matched: n });
     return { batchItemFailures: [] };

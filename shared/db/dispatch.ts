@@ -11,7 +11,7 @@ import { freeSlots, type Jobtype } from '../core/jobtype/jobtype.ts';
 import { db } from './client.ts';
 import { toJob } from './items.ts';
 import { claim, type JobItem } from './job-transitions.ts';
-import { getJobItem } from './jobs.ts';
+import { getJobItem, parseJob } from './jobs.ts';
 import { cachedJobtypes, listJobtypes, noteClaimed, noteTypeFull } from './jobtypes.ts';
 import { getPilotItem, idlePilots, type PilotItem } from './pilots.ts';
 
@@ -55,7 +55,7 @@ async function readHead(parts: HeadPart[]): Promise<JobItem[]> {
       ),
     ),
   );
-  return pages.flatMap((p) => (p.Items ?? []) as JobItem[]).sort(byQueueOrder);
+  return pages.flatMap((p) => (p.Items ?? []).map(parseJob)).sort(byQueueOrder);
 }
 
 const byQueueOrder = (a: JobItem, b: JobItem) => String(a.qsk).localeCompare(String(b.qsk));

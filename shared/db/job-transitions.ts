@@ -27,7 +27,7 @@ import { pilotKey, wakeups } from '../wakeups.ts';
 import { db } from './client.ts';
 import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { toJob } from './items.ts';
-import { endedTtl, getJobItem } from './jobs.ts';
+import { endedTtl, getJobItem, type JobRecord, parseJob } from './jobs.ts';
 import { clearMigrating, partitionOf, setJobtype } from './jobtypes.ts';
 import { pilotAfterJob, requestJobKill, type TransactItem } from './pilots.ts';
 
@@ -35,13 +35,8 @@ const jobs = () => tableName('jobs');
 const jobtypes = () => tableName('jobtypes');
 const pilots = () => tableName('pilots');
 
-export type JobItem = Record<string, unknown> & {
-  id: string;
-  jobtype: string;
-  site?: string;
-  state: JobState;
-  qsk?: string;
-};
+/** A job as the transitions read it (shared/db/jobs.ts JobRecord, parsed at the boundary). */
+export type JobItem = JobRecord;
 
 /** Options of `jobsInState`. */
 export interface InStateQuery {
@@ -118,7 +113,8 @@ export async function jobsInState(
         ExclusiveStartKey: start,
       }),
     );
-    items.push(...((r.Items ?? []) as JobItem[]));
+    // A projected read may leave `state` out: it is the one asked for.
+    items.push(...(r.Items ?? []).map((it) => parseJob({ state, ...it })));
     scanned += r.ScannedCount ?? 0;
     start = r.LastEvaluatedKey;
     if (q.onePage) return { items, next: start, scanned };
@@ -682,7 +678,7 @@ export async function killJob(id: string, reason = 'killed by an operator'): Pro
       }
     }
     const pilotId = state === 'dispatched' ? (j.pilotId as string) : undefined;
-    const ok = await endJob(j as JobItem, 'killed', {
+    const ok = await endJob(j, 'killed', {
       pilotId,
       pilot: pilotId ? 'free' : undefined,
       info: { message: reason },

@@ -1,17 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { config, tableName } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import {
   isTerminal,
   type Job,
-  type JobState,
+  JobState,
   type JobSubmission,
   queuePartition,
   queueSortKey,
 } from '../core/job/job.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
-import { batchPut } from './batch.ts';
+import { batchGet, batchPut } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import {
@@ -29,6 +30,40 @@ import { dayPartition, toJob } from './items.ts';
 import { getJobtypes } from './jobtypes.ts';
 
 const table = () => tableName('jobs');
+
+/**
+ * A job as stored: the fields the repositories rely on, parsed at the boundary (every read of
+ * the jobs table goes through `parseJob`); the rest of the item (payload, env, tails…) is kept
+ * as it is and leaves the repositories only through the explicit answer fields (`toJob`,
+ * shared/db/items.ts). Internal attributes: `qpk`/`qsk`/`seq` (queue), `lpk` (listing), `ttl`.
+ */
+export const JobRecord = z.looseObject({
+  id: z.string(),
+  jobtype: z.string(),
+  state: JobState,
+  name: z.string().optional(),
+  site: z.string().optional(),
+  priority: z.number().optional(),
+  timelimit: z.number().optional(),
+  pilotId: z.string().optional(),
+  workflowId: z.string().optional(),
+  vertex: z.string().optional(),
+  qpk: z.string().optional(),
+  qsk: z.string().optional(),
+  seq: z.number().optional(),
+  createdAt: z.string().optional(),
+  definedAt: z.string().optional(),
+  stateAt: z.string().optional(),
+  dispatchedAt: z.string().optional(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  requeuedAt: z.string().optional(),
+  requeuedFrom: z.string().optional(),
+});
+export type JobRecord = z.infer<typeof JobRecord>;
+
+/** An item of the jobs table (or of one of its indexes) as a JobRecord; throws on a malformed one. */
+export const parseJob = (item: Record<string, unknown>): JobRecord => JobRecord.parse(item);
 
 export interface CreateOptions {
   /** Who submitted (the caller's token name unless the job names a user). */
@@ -135,26 +170,19 @@ async function putOnce(items: Record<string, unknown>[]): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(8, items.length) }, worker));
 }
 
-export async function getJobItem(id: string): Promise<Record<string, unknown> | undefined> {
+export async function getJobItem(id: string): Promise<JobRecord | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
-  return r.Item;
+  return r.Item ? parseJob(r.Item) : undefined;
 }
 
-/** Which of `ids` (at most 100) name an existing job: one consistent BatchGet of the keys. */
+/** Which of `ids` name an existing job: consistent BatchGets of the keys. */
 export async function existingJobIds(ids: readonly string[]): Promise<Set<string>> {
-  const out = new Set<string>();
-  if (!ids.length) return out;
-  if (ids.length > 100) throw new Error('existingJobIds: at most 100 ids');
-  let req: Record<string, unknown> | undefined = {
-    [table()]: { Keys: ids.map((id) => ({ id })), ConsistentRead: true, ProjectionExpression: 'id' },
-  };
-  for (let attempt = 0; req && Object.keys(req).length; attempt++) {
-    if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-    const r = await db().send(new BatchGetCommand({ RequestItems: req as never }));
-    for (const it of r.Responses?.[table()] ?? []) out.add(String(it.id));
-    req = r.UnprocessedKeys as typeof req;
-  }
-  return out;
+  const items = await batchGet(
+    table(),
+    ids.map((id) => ({ id })),
+    { consistent: true, attributes: ['id'] },
+  );
+  return new Set(items.map((it) => String(it.id)));
 }
 
 export async function getJob(id: string): Promise<Job> {

@@ -2,11 +2,12 @@ import { config } from '../config.ts';
 import { ConflictError, ValidationError } from '../core/errors.ts';
 import type { Job, JobState } from '../core/job/job.ts';
 import { stateFromExit } from '../core/job/job.ts';
+import type { PollAnswerOf } from '../core/pilot/api.ts';
 import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/pilot.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
 import { assignedJob, claimNext } from './dispatch.ts';
 import { toJob } from './items.ts';
-import { endJob, type JobItem, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
+import { endJob, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
 import {
   endPilot,
@@ -18,10 +19,7 @@ import {
   touchPilot,
 } from './pilots.ts';
 
-export type PollAnswer =
-  | { state: 'dispatched'; job: Job }
-  | { state: 'no jobs'; retryAfter: number }
-  | { state: 'drain' | 'killed' };
+export type PollAnswer = PollAnswerOf<Job>;
 
 /**
  * An explicit kill or drain stops the pilot. A pilot the server ended on its own (`timeout`:
@@ -144,13 +142,13 @@ export async function applyReport(
       const j = await getJobItem(pilot.jobId);
       if (j && j.pilotId === pilot.id && j.state === 'dispatched') {
         // Given a job just as it stopped: the job never ran, so it goes back to the queue.
-        await takeBack(j as JobItem, {
+        await takeBack(j, {
           pilot: 'stopped',
           seen: true,
           reason: 'its pilot stopped before starting it',
         });
       } else if (j && j.pilotId === pilot.id && j.state === 'running') {
-        await endJob(j as JobItem, 'pilotTO', {
+        await endJob(j, 'pilotTO', {
           pilotId: pilot.id,
           pilot: 'stopped',
           seen: true,
@@ -212,7 +210,7 @@ export async function applyReport(
     throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
   if (j.state === 'dispatched' || j.state === 'running') {
     // A false answer means the reaper or a kill ended it first: then the report is still ok.
-    await endJob(j as JobItem, to, { pilotId: pilot.id, pilot: 'free', seen: true, info });
+    await endJob(j, to, { pilotId: pilot.id, pilot: 'free', seen: true, info });
   } else if (pilot.jobId === jobId) {
     // Ended by the server meanwhile (e.g. killed while dispatched): free the pilot.
     await freePilot(pilot.id, jobId);

@@ -5,10 +5,11 @@ import {
   type TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { config, tableName } from '../config.ts';
 import { hashSecret, secretMatches } from '../core/auth/token.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
-import { PILOT_ENDED, type Pilot, type PilotRegistration, type PilotState } from '../core/pilot/pilot.ts';
+import { PILOT_ENDED, type Pilot, type PilotRegistration, PilotState } from '../core/pilot/pilot.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
 import { batchGet } from './batch.ts';
@@ -26,24 +27,34 @@ export const IDLE_PARTITION = 'IDLE';
 export const LIVE_SHARDS = 4;
 export const livePartition = (id: string) => `L#${Number.parseInt(id.slice(0, 1), 16) % LIVE_SHARDS || 0}`;
 
-export type PilotItem = Record<string, unknown> & {
-  id: string;
-  state: PilotState;
-  keyHash: string;
-  jobId?: string;
+/**
+ * A pilot as stored, parsed at the boundary (`parsePilot` on every read of the pilots table);
+ * the rest of the item is kept as it is and leaves only through the explicit answer fields
+ * (`toPilot`). Internal attributes: `keyHash`, `ipk`/`isk` (idle index), `lvpk` (live index),
+ * `lpk` (listing), `ttl`, `killJobId`.
+ */
+export const PilotRecord = z.looseObject({
+  id: z.string(),
+  state: PilotState,
+  keyHash: z.string(),
+  host: z.string(),
+  site: z.string().optional(),
+  jobId: z.string().optional(),
   /** Type of the job it holds (set by the claim), so ending the job needs no read of it. */
-  jobtype?: string;
-  killJobId?: string;
-  drain?: boolean;
-  kill?: boolean;
-  site?: string;
-  host: string;
-  lastSeenAt: string;
-  idleSince?: string;
+  jobtype: z.string().optional(),
+  killJobId: z.string().optional(),
+  drain: z.boolean().optional(),
+  kill: z.boolean().optional(),
+  lastSeenAt: z.string(),
+  idleSince: z.string().optional(),
   /** End of the poll the pilot holds open (ISO); only a pilot holding a poll is handed a job. */
-  holdUntil?: string;
-  isk?: string;
-};
+  holdUntil: z.string().optional(),
+  isk: z.string().optional(),
+});
+export type PilotItem = z.infer<typeof PilotRecord>;
+
+/** An item of the pilots table (or of one of its indexes) as a PilotRecord. */
+export const parsePilot = (item: Record<string, unknown>): PilotItem => PilotRecord.parse(item);
 
 /** Registers a pilot; idempotent for the same id and key, 409 for the same id with another key. */
 export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pilot; created: boolean }> {
@@ -82,7 +93,7 @@ export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pi
 
 export async function getPilotItem(id: string): Promise<PilotItem | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
-  return r.Item as PilotItem | undefined;
+  return r.Item ? parsePilot(r.Item) : undefined;
 }
 
 export async function getPilot(id: string): Promise<Pilot> {
@@ -140,7 +151,7 @@ export async function markWaiting(p: PilotItem, holdMs: number): Promise<PilotIt
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return r.Attributes as PilotItem;
+    return parsePilot(r.Attributes!);
   } catch (err) {
     if (isConditionFailed(err)) return undefined;
     throw err;
@@ -167,8 +178,17 @@ export async function leaveIdle(id: string, isk: string): Promise<void> {
   }
 }
 
+/** An entry of the `idle` index: what the matchmaker needs to hand a pilot a job. */
+export const IdleEntry = z.object({
+  id: z.string(),
+  host: z.string(),
+  site: z.string().optional(),
+  isk: z.string(),
+});
+export type IdleEntry = z.infer<typeof IdleEntry>;
+
 /** Pilots holding a poll that lasts beyond `liveAfterIso`, latest hold first. */
-export async function idlePilots(limit: number, liveAfterIso: string): Promise<PilotItem[]> {
+export async function idlePilots(limit: number, liveAfterIso: string): Promise<IdleEntry[]> {
   const r = await db().send(
     new QueryCommand({
       TableName: table(),
@@ -179,7 +199,7 @@ export async function idlePilots(limit: number, liveAfterIso: string): Promise<P
       Limit: limit,
     }),
   );
-  return (r.Items ?? []) as PilotItem[];
+  return (r.Items ?? []).map((it) => IdleEntry.parse(it));
 }
 
 /** Refreshes a pilot's liveness and returns its flags (drain, kill, job to kill). */
@@ -196,7 +216,7 @@ export async function touchPilot(id: string): Promise<PilotItem> {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return r.Attributes as PilotItem;
+    return parsePilot(r.Attributes!);
   } catch (err) {
     if (isConditionFailed(err)) {
       const it = await getPilotItem(id);
@@ -257,11 +277,13 @@ export interface PilotSelector {
  */
 export async function livePilots(): Promise<PilotItem[]> {
   const ids = await livePilotIds();
-  const out = (await batchGet(
-    table(),
-    ids.map((id) => ({ id })),
-    { consistent: true },
-  )) as PilotItem[];
+  const out = (
+    await batchGet(
+      table(),
+      ids.map((id) => ({ id })),
+      { consistent: true },
+    )
+  ).map(parsePilot);
   // The index is eventually consistent on AWS: an item just ended may still be listed.
   return out.filter((p) => !PILOT_ENDED.has(p.state));
 }

@@ -1,7 +1,7 @@
 import { planShedding, type QueuedJob } from '../core/data/shedding.ts';
 import type { JobState } from '../core/job/job.ts';
 import { log } from '../log.ts';
-import { endJob, jobsInState } from './job-transitions.ts';
+import { endJob, type JobItem, jobsInState } from './job-transitions.ts';
 import { listJobtypes } from './jobtypes.ts';
 
 /** Ended jobs sampled (newest first) to estimate each type's mean run time. */
@@ -9,15 +9,7 @@ const RUNTIME_SAMPLE = 200;
 /** A type needs at least this many ended jobs in the sample before it is shed. */
 const MIN_RUNTIME_SAMPLES = 3;
 
-type Item = Record<string, unknown> & {
-  id: string;
-  jobtype: string;
-  state: JobState;
-  stateAt: string;
-  priority: number;
-  definedAt?: string;
-  createdAt: string;
-};
+type Item = JobItem;
 
 /** Jobs in `state`, newest first; for one type only its queued (not held) jobs. */
 async function query(state: JobState, opts: { limit?: number; jobtype?: string } = {}): Promise<Item[]> {
@@ -27,7 +19,7 @@ async function query(state: JobState, opts: { limit?: number; jobtype?: string }
     jobtype: opts.jobtype,
     queuedOnly: Boolean(opts.jobtype),
   });
-  return items as Item[];
+  return items;
 }
 
 /** Mean run time (startedAt → endedAt, seconds) per job type, from the newest finished jobs. */
@@ -67,7 +59,7 @@ export async function shedQueues(nowMs = Date.now()): Promise<{ dropped: number 
         (j): QueuedJob => ({
           id: j.id,
           priority: Number(j.priority ?? 0),
-          definedAt: j.definedAt ?? j.createdAt,
+          definedAt: j.definedAt ?? j.createdAt ?? String(j.stateAt),
         }),
       ),
       deadlineSec: t.deadline!,

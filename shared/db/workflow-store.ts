@@ -1,9 +1,10 @@
-import { BatchGetCommand, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { config, tableName } from '../config.ts';
 import type { Dag } from '../core/dag/dag.ts';
 import type { WorkflowFile } from '../core/dag/instantiate.ts';
 import { NotFoundError } from '../core/errors.ts';
-import type { JobState } from '../core/job/job.ts';
+import { JobState } from '../core/job/job.ts';
 import { ttlAfterDays } from '../core/util/time.ts';
 import {
   type EdgeFile,
@@ -13,6 +14,7 @@ import {
   type WorkflowListQuery,
   type WorkflowState,
 } from '../core/workflow/workflow.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { listNewestByDay } from './cursor.ts';
@@ -90,37 +92,25 @@ export interface Spec {
 }
 
 /** What the advancer and `show` read of a job (a projection: never env or output tails). */
-export interface JobRow {
-  id: string;
-  vertex: string;
-  name: string;
-  jobtype: string;
-  state: JobState;
-  priority: number;
-  site?: string;
-  stateAt?: string;
-  exitCode?: number | null;
-  pilotId?: string;
-  message?: string;
-  startedAt?: string;
-  endedAt?: string;
-}
+export const JobRow = z.object({
+  id: z.string(),
+  vertex: z.string(),
+  name: z.string(),
+  jobtype: z.string(),
+  state: JobState,
+  priority: z.number(),
+  site: z.string().optional(),
+  stateAt: z.string().optional(),
+  exitCode: z.number().nullable().optional(),
+  pilotId: z.string().optional(),
+  message: z.string().optional(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+});
+export type JobRow = z.infer<typeof JobRow>;
 
-export const JOB_ATTRS = [
-  'id',
-  'vertex',
-  'name',
-  'jobtype',
-  'state',
-  'priority',
-  'site',
-  'stateAt',
-  'exitCode',
-  'pilotId',
-  'message',
-  'startedAt',
-  'endedAt',
-];
+/** The attributes of a JobRow. */
+export const JOB_ATTRS: readonly string[] = Object.keys(JobRow.shape);
 
 /** What a listing reads: the answer's fields and the index key (for the cursor), never the spec. */
 const SUMMARY_ATTRS = [...Object.keys(WORKFLOW_FIELDS), 'lpk'];
@@ -337,26 +327,17 @@ export const monitorWorkflowSource = {
   },
 };
 
-/** Current state of each vertex's job, read consistently by id (BatchGet, 100 keys a call). */
+/** Current state of each vertex's job, read consistently by id (the JOB_ATTRS projection). */
 export async function loadJobs(ids: Record<string, string>): Promise<Map<string, JobRow>> {
-  const all = Object.values(ids);
+  const items = await batchGet(
+    jobsTable(),
+    Object.values(ids).map((id) => ({ id })),
+    { consistent: true, attributes: JOB_ATTRS },
+  );
   const out = new Map<string, JobRow>();
-  const names = Object.fromEntries(JOB_ATTRS.map((a, i) => [`#j${i}`, a]));
-  for (let i = 0; i < all.length; i += 100) {
-    let req: Record<string, unknown> | undefined = {
-      [jobsTable()]: {
-        Keys: all.slice(i, i + 100).map((id) => ({ id })),
-        ConsistentRead: true,
-        ProjectionExpression: Object.keys(names).join(', '),
-        ExpressionAttributeNames: names,
-      },
-    };
-    for (let attempt = 0; req && Object.keys(req).length; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-      const r = await db().send(new BatchGetCommand({ RequestItems: req as never }));
-      for (const it of (r.Responses?.[jobsTable()] ?? []) as JobRow[]) out.set(it.vertex, it);
-      req = r.UnprocessedKeys as typeof req;
-    }
+  for (const it of items) {
+    const row = JobRow.parse(it);
+    out.set(row.vertex, row);
   }
   return out;
 }

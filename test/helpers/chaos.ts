@@ -29,7 +29,6 @@ export class Tables {
     this.doc = DynamoDBDocumentClient.from(this.client);
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: test reads of raw items.
   async scan(entity: string): Promise<any[]> {
     const out: Record<string, unknown>[] = [];
     let start: Record<string, unknown> | undefined;
@@ -47,7 +46,6 @@ export class Tables {
     return out;
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: test reads of raw items.
   async get(entity: string, key: Record<string, unknown>): Promise<any> {
     const r = await this.doc.send(
       new GetCommand({ TableName: `${this.prefix}-${entity}`, Key: key, ConsistentRead: true }),
@@ -164,7 +162,6 @@ export async function api(
   method: string,
   path: string,
   body?: unknown,
-  // biome-ignore lint/suspicious/noExplicitAny: test answers.
 ): Promise<{ status: number; body: any }> {
   const res = await fetch(`${s.url}${path}`, {
     method,

@@ -22,3 +22,25 @@ export const KillBody = z
 
 /** The pilot key header (docs/protocol.md). */
 export const PILOT_KEY_HEADER = 'x-p3s-pilot-key';
+
+/**
+ * The protocol's answers (docs/protocol.md), one definition for the server and the pilot: the
+ * pilot imports these types (`import type`: nothing of the server's code runs in the pilot).
+ */
+
+/** What a pilot receives at registration: its settings, with its site's defaults. */
+export interface SiteConfig {
+  beat: number;
+  longpoll: number;
+  period: number;
+  cycles: number;
+  lifetime: number | null;
+  env: Record<string, string>;
+}
+
+/** The answer to a poll. `retryAfter`: seconds before the next poll (0: at once). */
+export type PollAnswerOf<J> =
+  | { state: 'dispatched'; job: J }
+  | { state: 'no jobs'; retryAfter: number }
+  | { state: 'drain' }
+  | { state: 'killed' };
