@@ -48,7 +48,7 @@ stop
 `;
 
 /** How much later than the pilot the guard enforces a time limit, beyond the kill grace. */
-export const GUARD_MARGIN_SEC = 1;
+const GUARD_MARGIN_SEC = 1;
 
 /** Seconds from the payload's start after which the guard enforces a time limit (0: none). */
 export function guardLimitSec(limitSec: number, killGraceSec: number): number {

@@ -42,7 +42,7 @@ export interface PayloadSpec {
   cwd?: string;
 }
 
-export type EndEvent = 'jobstop' | 'timelimit' | 'killed';
+type EndEvent = 'jobstop' | 'timelimit' | 'killed';
 
 export interface PayloadOutcome {
   event: EndEvent;

@@ -99,7 +99,7 @@ export function tableName(entity: TableEntity): string {
   return `${config().P3S_TABLE_PREFIX}-${entity}`;
 }
 
-export const TABLE_ENTITIES = [
+const TABLE_ENTITIES = [
   'jobs',
   'pilots',
   'jobtypes',

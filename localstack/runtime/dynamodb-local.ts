@@ -35,7 +35,7 @@ function jarDir(): string {
   return join(lib, d);
 }
 
-export function checkJava(): void {
+function checkJava(): void {
   try {
     execFileSync('java', ['-version'], { stdio: 'ignore' });
   } catch {

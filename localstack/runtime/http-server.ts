@@ -56,7 +56,7 @@ function isText(contentType: string | undefined): boolean {
 }
 
 /** Builds the API Gateway HTTP API (payload 2.0) event for a request. */
-export function toEvent(
+function toEvent(
   req: IncomingMessage,
   url: URL,
   body: Buffer,

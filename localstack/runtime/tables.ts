@@ -25,7 +25,7 @@ type Props = Record<string, unknown>;
  * The DynamoDB tables declared in serverless.yml, renamed to `<prefix>-<entity>`: the name in the
  * yml is `${self:custom.tablePrefix}-<entity>`, so the entity is what follows the stage prefix.
  */
-export function tableSpecs(
+function tableSpecs(
   model: ServerlessModel,
   prefix: string,
 ): { logicalId: string; entity: string; input: CreateTableCommandInput; ttl?: string }[] {

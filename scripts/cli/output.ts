@@ -9,7 +9,7 @@ export function emit(out: Out, data: unknown, human: () => string): void {
 }
 
 /** Widest a table column gets; longer values are cut with an ellipsis. */
-export const MAX_CELL = 60;
+const MAX_CELL = 60;
 /** Narrowest a column is squeezed to when the table is wider than the terminal. */
 const MIN_CELL = 8;
 

@@ -375,7 +375,7 @@ async function workMade(rule: TriggerRule, jobIds: string[], workflowId: string)
  * location) and returns its id. An unknown DAG or bad fileinfo/jobinfo is a ValidationError,
  * recorded as the trigger's `error`.
  */
-export async function createWorkflowForFile(
+async function createWorkflowForFile(
   action: WorkflowAction,
   rule: TriggerRule,
   file: FileFacts & { id: string },

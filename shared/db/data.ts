@@ -22,7 +22,7 @@ const table = () => tableName('data');
 const PENDING = 'new';
 
 /** A file as the API shows it (never its index key, TTL or registration claim). */
-export const toData = (item: Record<string, unknown>): Data => pick(DATA_FIELDS, item);
+const toData = (item: Record<string, unknown>): Data => pick(DATA_FIELDS, item);
 
 /** What a registration stores about a new file (the rest is set here). */
 export type NewData = Pick<
@@ -158,7 +158,7 @@ export async function finishData(
   return out.Attributes!;
 }
 
-export async function getDataItem(id: string): Promise<Record<string, unknown> | undefined> {
+async function getDataItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
   return r.Item;
 }

@@ -1,4 +1,4 @@
-import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import type { Datatype } from '../core/data/datatype.ts';
 import { NotFoundError } from '../core/errors.ts';
@@ -17,12 +17,6 @@ export async function putDatatype(d: Datatype, user?: string): Promise<StoredDat
   const item: StoredDatatype = { ...d, updatedAt: nowIso(), user };
   await db().send(new PutCommand({ TableName: table(), Item: item }));
   return item;
-}
-
-export async function getDatatype(name: string): Promise<StoredDatatype> {
-  const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  if (!r.Item) throw new NotFoundError('datatype', name);
-  return pick(DATATYPE_FIELDS, r.Item);
 }
 
 export async function listDatatypes(): Promise<StoredDatatype[]> {

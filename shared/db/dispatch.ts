@@ -60,11 +60,6 @@ async function readHead(parts: HeadPart[]): Promise<JobItem[]> {
 
 const byQueueOrder = (a: JobItem, b: JobItem) => String(a.qsk).localeCompare(String(b.qsk));
 
-/** Head of the queue a pilot of `site` may take, over every partition it may read (tests, tools). */
-export async function queueHead(site: string | undefined, limit: number): Promise<JobItem[]> {
-  return (await readHead(headParts(await listJobtypesMap(), [site], limit))).slice(0, limit);
-}
-
 async function listJobtypesMap(): Promise<Map<string, Jobtype>> {
   return new Map((await listJobtypes()).map((t) => [t.name, t]));
 }
@@ -152,7 +147,7 @@ function noteLostRace(pilotId: string): void {
 }
 
 /** The job a pilot was given and has not started yet, if any. */
-export async function assignedJob(pilotId: string): Promise<Job | undefined> {
+async function assignedJob(pilotId: string): Promise<Job | undefined> {
   const p = await getPilotItem(pilotId);
   if (!p?.jobId || p.state !== 'dispatched') return undefined;
   const j = await getJobItem(p.jobId);

@@ -27,7 +27,7 @@ export function pick<T>(fields: Fields<T>, item: Record<string, unknown>): T {
   return out as T;
 }
 
-export const JOB_FIELDS: Fields<Job> = {
+const JOB_FIELDS: Fields<Job> = {
   id: true,
   name: true,
   jobtype: true,
@@ -65,7 +65,7 @@ export const JOB_FIELDS: Fields<Job> = {
   pid: true,
 };
 
-export const PILOT_FIELDS: Fields<Pilot> = {
+const PILOT_FIELDS: Fields<Pilot> = {
   id: true,
   host: true,
   site: true,

@@ -321,7 +321,7 @@ export async function noteStarted(
   }
 }
 
-export interface EndInfo {
+interface EndInfo {
   exitCode?: number | null;
   signal?: string;
   message?: string;

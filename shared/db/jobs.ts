@@ -3,14 +3,7 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/li
 import { z } from 'zod';
 import { config, tableName } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
-import {
-  isTerminal,
-  type Job,
-  JobState,
-  type JobSubmission,
-  queuePartition,
-  queueSortKey,
-} from '../core/job/job.ts';
+import { type Job, JobState, type JobSubmission, queuePartition, queueSortKey } from '../core/job/job.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { batchGet, batchPut } from './batch.ts';
 import { db } from './client.ts';
@@ -86,7 +79,7 @@ export interface CreateOptions {
 }
 
 /** Builds the stored item for a new job. Queued (defined, not held) jobs enter the queue index. */
-export function newJobItem(
+function newJobItem(
   sub: JobSubmission,
   defaults: { priority: number; ownQueue?: boolean },
   opts: CreateOptions & { vertex?: string; seq?: number; id?: string },
@@ -459,5 +452,3 @@ export async function deleteJob(id: string): Promise<void> {
 
 /** TTL for ended jobs, so DynamoDB purges them after the retention period. */
 export const endedTtl = () => ttlAfterDays(config().P3S_RETENTION_DAYS);
-
-export { isTerminal };

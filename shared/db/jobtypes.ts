@@ -1,4 +1,4 @@
-import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { queuePartition } from '../core/job/job.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
@@ -9,11 +9,6 @@ import { isConditionFailed } from './conditions.ts';
 import { JOBTYPE_FIELDS, pick } from './items.ts';
 
 const table = () => tableName('jobtypes');
-
-export async function getJobtype(name: string): Promise<Jobtype | undefined> {
-  const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  return r.Item ? pick(JOBTYPE_FIELDS, r.Item) : undefined;
-}
 
 export async function listJobtypes(): Promise<Jobtype[]> {
   const out: Jobtype[] = [];

@@ -5,7 +5,7 @@ import { stateFromExit } from '../core/job/job.ts';
 import type { PollAnswerOf } from '../core/pilot/api.ts';
 import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/pilot.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
-import { assignedJob, claimNext } from './dispatch.ts';
+import { claimNext } from './dispatch.ts';
 import { toJob } from './items.ts';
 import { endJob, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
@@ -218,5 +218,3 @@ export async function applyReport(
   // The pilot polls next; the poll answers drain or kill if they were asked for.
   return { status: 'ok', action: 'none' };
 }
-
-export { assignedJob };

@@ -18,14 +18,14 @@ import { isConditionFailed } from './conditions.ts';
 import { dayPartition, toPilot } from './items.ts';
 
 const table = () => tableName('pilots');
-export const IDLE_PARTITION = 'IDLE';
+const IDLE_PARTITION = 'IDLE';
 /**
  * Live (not ended) pilots carry `lvpk` = `L#<shard>` and so appear in the sparse `live` index: the
  * reaper and the monitor read only live pilots, never the ended ones kept until their TTL. The
  * shards spread index writes (a heartbeat rewrites the index entry) over several partitions.
  */
-export const LIVE_SHARDS = 4;
-export const livePartition = (id: string) => `L#${Number.parseInt(id.slice(0, 1), 16) % LIVE_SHARDS || 0}`;
+const LIVE_SHARDS = 4;
+const livePartition = (id: string) => `L#${Number.parseInt(id.slice(0, 1), 16) % LIVE_SHARDS || 0}`;
 
 /**
  * A pilot as stored, parsed at the boundary (`parsePilot` on every read of the pilots table);
@@ -33,7 +33,7 @@ export const livePartition = (id: string) => `L#${Number.parseInt(id.slice(0, 1)
  * (`toPilot`). Internal attributes: `keyHash`, `ipk`/`isk` (idle index), `lvpk` (live index),
  * `lpk` (listing), `ttl`, `killJobId`.
  */
-export const PilotRecord = z.looseObject({
+const PilotRecord = z.looseObject({
   id: z.string(),
   state: PilotState,
   keyHash: z.string(),
@@ -54,7 +54,7 @@ export const PilotRecord = z.looseObject({
 export type PilotItem = z.infer<typeof PilotRecord>;
 
 /** An item of the pilots table (or of one of its indexes) as a PilotRecord. */
-export const parsePilot = (item: Record<string, unknown>): PilotItem => PilotRecord.parse(item);
+const parsePilot = (item: Record<string, unknown>): PilotItem => PilotRecord.parse(item);
 
 /** Registers a pilot; idempotent for the same id and key, 409 for the same id with another key. */
 export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pilot; created: boolean }> {
@@ -289,7 +289,7 @@ export async function livePilots(): Promise<PilotItem[]> {
 }
 
 /** Ids of the live pilots (the `live` index, every shard). */
-export async function livePilotIds(): Promise<string[]> {
+async function livePilotIds(): Promise<string[]> {
   const shards = Array.from({ length: LIVE_SHARDS }, (_, i) => `L#${i}`);
   const pages = await Promise.all(
     shards.map(async (lvpk) => {

@@ -102,8 +102,8 @@ export async function revokeToken(id: string): Promise<TokenInfo> {
  *   Ids are random; a new token's id cannot be one somebody probed before, and the container
  *   that creates a token forgets its negative entry anyway.
  */
-export const POSITIVE_MS = 5000;
-export const NEGATIVE_MS = 60_000;
+const POSITIVE_MS = 5000;
+const NEGATIVE_MS = 60_000;
 let lrus: { known: Lru<string, { item: TokenItem; at: number }>; unknown: Lru<string, number> } | undefined;
 /** Made on first use: the size is configuration, read once the environment is complete. */
 function caches() {

@@ -31,7 +31,7 @@ import { LIST_PREFIX, pick, WORKFLOW_FIELDS } from './items.ts';
  */
 export const table = () => tableName('workflows');
 
-export const jobsTable = () => tableName('jobs');
+const jobsTable = () => tableName('jobs');
 
 /** A workflow without its jobs and files (listings). */
 export interface Workflow {
@@ -57,7 +57,7 @@ export interface Workflow {
 }
 
 /** One job of a workflow, with the files on its edges. */
-export interface WorkflowJobView {
+interface WorkflowJobView {
   vertex: string;
   id: string;
   name: string;
@@ -110,7 +110,7 @@ export const JobRow = z.object({
 export type JobRow = z.infer<typeof JobRow>;
 
 /** The attributes of a JobRow. */
-export const JOB_ATTRS: readonly string[] = Object.keys(JobRow.shape);
+const JOB_ATTRS: readonly string[] = Object.keys(JobRow.shape);
 
 /** What a listing reads: the answer's fields and the index key (for the cursor), never the spec. */
 const SUMMARY_ATTRS = [...Object.keys(WORKFLOW_FIELDS), 'lpk'];
@@ -121,7 +121,7 @@ export const MAX_SPEC_BYTES = 350_000;
 /** The one partition of the sparse `open` index: workflows started and not yet fully ended. */
 export const OPEN = 'open';
 
-export const toWorkflow = (item: Record<string, unknown>): Workflow => pick(WORKFLOW_FIELDS, item);
+const toWorkflow = (item: Record<string, unknown>): Workflow => pick(WORKFLOW_FIELDS, item);
 
 export async function getItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
@@ -262,7 +262,7 @@ export async function getWorkflow(id: string): Promise<WorkflowDetail> {
 }
 
 /** The workflow item with its DAG edges but no job reads (the monitor's page reads jobs itself). */
-export async function getWorkflowRecord(
+async function getWorkflowRecord(
   id: string,
 ): Promise<(Workflow & { dagSpec: Dag; files: StoredFile[] }) | undefined> {
   const item = await getItem(id);

@@ -22,7 +22,7 @@ export interface ErrorBody {
 }
 
 /** Formats a zod path as `jobs[0].env.FOO`. */
-export function zodPath(path: readonly PropertyKey[], prefix = ''): string {
+function zodPath(path: readonly PropertyKey[], prefix = ''): string {
   let out = prefix;
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;

@@ -9,7 +9,7 @@ import { url } from './html.ts';
  * below (docs/monitor.md lists them).
  */
 
-export type AlertCode =
+type AlertCode =
   | 'no-live-pilots'
   | 'failures'
   | 'queue-past-deadline'
@@ -33,18 +33,18 @@ export const RECENT_MIN = 15;
 /** Job end states a shifter must look at (killed is an operator's act; stale/dropped have their own alerts). */
 export const BAD_STATES = ['failed', 'nonstarter', 'timelimit', 'pilotTO'] as const;
 /** Share of a type's recent ends that were bad for a warning, and for a critical alert. */
-export const FAILURE_WARN = 0.1;
-export const FAILURE_CRITICAL = 0.5;
+const FAILURE_WARN = 0.1;
+const FAILURE_CRITICAL = 0.5;
 /** A critical failure alert needs at least this many bad ends (one failed job of one is a warning). */
-export const FAILURE_CRITICAL_MIN = 3;
+const FAILURE_CRITICAL_MIN = 3;
 /** Dispatch latency target (p95 over the last 5 min) and the fewest jobs that make a p95. */
-export const LATENCY_P95_TARGET_MS = 1000;
-export const LATENCY_MIN_JOBS = 5;
+const LATENCY_P95_TARGET_MS = 1000;
+const LATENCY_MIN_JOBS = 5;
 /** A source is silent when nothing came for SILENT_FACTOR × its usual gap, and at least SILENT_MIN_MS. */
-export const SILENT_FACTOR = 5;
+const SILENT_FACTOR = 5;
 export const SILENT_MIN_MS = 10 * 60_000;
 /** A source needs this many files in the last 24 h to have a "usual". */
-export const SOURCE_MIN_FILES = 6;
+const SOURCE_MIN_FILES = 6;
 
 export interface JobtypeLoad {
   name: string;

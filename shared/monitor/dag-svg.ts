@@ -7,7 +7,7 @@ import { fillOf } from './states.ts';
  * job. Pure: same input, same markup — so it is unit-tested without a browser.
  */
 
-export interface DagVertexView {
+interface DagVertexView {
   name: string;
   state?: string;
   /** Second line of the box instead of the state (a template's vertices show their job type). */
@@ -25,7 +25,7 @@ export interface DagView {
   edges: readonly DagEdgeView[];
 }
 
-export interface PlacedVertex extends DagVertexView {
+interface PlacedVertex extends DagVertexView {
   layer: number;
   /** Position within its layer, from the left. */
   order: number;

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 
 /** The sign-in cookie. `shared/http/route.ts` reads it as a bearer token when no header is sent. */
-export const COOKIE = 'p3s_token';
+const COOKIE = 'p3s_token';
 /** A control-room screen stays signed in for a month; revoking the token ends it at once anyway. */
 const MAX_AGE_S = 30 * 86400;
 

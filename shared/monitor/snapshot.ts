@@ -187,7 +187,7 @@ function recentByType(tp: Map<string, Record<string, number>>, nowMs: number) {
 }
 
 /** Pilots shown on the dashboard: the ones with the oldest heartbeat, which are the ones to watch. */
-export const SHOWN_PILOTS = 100;
+const SHOWN_PILOTS = 100;
 
 /**
  * Everything the dashboard shows, read from counters and per-minute aggregates (stats table),
@@ -237,7 +237,7 @@ export async function loadLivePilots(nowMs: number): Promise<LivePilot[]> {
 }
 
 /** Newest registered files the rule pages look through for recent hits, and how far back. */
-export const RECENT_FILES = 500;
+const RECENT_FILES = 500;
 const RECENT_FILES_WINDOW_MS = 86_400_000;
 
 /**

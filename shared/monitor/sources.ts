@@ -8,7 +8,7 @@ import type { DagEdgeView } from './dag-svg.ts';
  * table's byWorkflow index), its edges from the workflow record.
  */
 
-export interface Page<T> {
+interface Page<T> {
   items: T[];
   nextCursor?: string;
 }

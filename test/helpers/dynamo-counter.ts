@@ -78,7 +78,7 @@ function handlerModules(): Map<string, string> {
 }
 
 /** Each function's `iam.dynamodb` declaration: `Table[/index/name]` → actions. */
-export function declaredIam(): Map<string, Record<string, string[]>> {
+function declaredIam(): Map<string, Record<string, string[]>> {
   const doc = parse(readFileSync(join(repoRoot, 'serverless.yml'), 'utf8')) as Json;
   const out = new Map<string, Record<string, string[]>>();
   for (const [name, fn] of Object.entries((doc.functions ?? {}) as Json)) {

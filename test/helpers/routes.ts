@@ -30,7 +30,7 @@ export interface ApiRoute {
  * enforce themselves. A route missing from here whose handler has no `.access` fails the role
  * matrix: every new route is either a `route()` or is written down here on purpose.
  */
-export const RAW_HANDLERS: Record<string, Access> = {};
+const RAW_HANDLERS: Record<string, Access> = {};
 
 const ACCESS: ReadonlySet<string> = new Set(['public', 'viewer', 'submitter', 'operator', 'admin', 'pilot']);
 

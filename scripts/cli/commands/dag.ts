@@ -10,7 +10,7 @@ import type { CliContext } from './context.ts';
  * As in the original client, the name defaults to the file's basename; a JSON file's own
  * `name` is used when it has one.
  */
-export function dagUpload(file: string, o: { name?: string; description?: string }): Record<string, unknown> {
+function dagUpload(file: string, o: { name?: string; description?: string }): Record<string, unknown> {
   const text = readFileSync(file, 'utf8');
   const stem = basename(file, extname(file));
   if (extname(file).toLowerCase() === '.json') {

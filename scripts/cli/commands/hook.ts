@@ -25,7 +25,7 @@ import { type FileToRegister, postFiles, retryable, summarise } from './data.ts'
  * (or SIGTERM) it flushes for a while and exits 0. Line formats: shared/core/data/xrootd.ts.
  */
 
-export interface HookOptions {
+interface HookOptions {
   urlPrefix?: string;
   localRoot?: string;
   /** The ofs.notifymsg key; without one, only the legacy formats are accepted. */
@@ -60,7 +60,7 @@ function makeLogger(o: HookOptions): Logger {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Batches files to the server; one request in flight at a time. */
-export class Batcher {
+class Batcher {
   private queue: FileToRegister[] = [];
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -172,7 +172,7 @@ export class Batcher {
 }
 
 /** Runs the hook until stdin ends; resolves with the exit code (always 0). */
-export async function runXrootdHook(target: Target, o: HookOptions): Promise<number> {
+async function runXrootdHook(target: Target, o: HookOptions): Promise<number> {
   const log = makeLogger(o);
   process.on('uncaughtException', (err) =>
     log('error', 'unexpected error (continuing)', { err: String(err?.stack ?? err) }),

@@ -25,7 +25,7 @@ import { postFiles, REGISTER_CHUNK, type Registered, retryable, summarise } from
  * refuses is skipped and reported once, and every other file is registered.
  */
 
-export interface WatchOptions {
+interface WatchOptions {
   dir: string;
   /** Seconds back from each scan (relative), or an absolute epoch ms cut-off. */
   since?: { relativeSec: number } | { absoluteMs: number };
@@ -44,7 +44,7 @@ export interface WatchOptions {
 }
 
 /** Default `--settle`: DAQ files are written over minutes; 10 s without a change means closed. */
-export const DEFAULT_SETTLE_SEC = 10;
+const DEFAULT_SETTLE_SEC = 10;
 
 interface Candidate {
   path: string;
@@ -53,7 +53,7 @@ interface Candidate {
 }
 
 /** A file that is not registered, and why. `name` is escaped for printing. */
-export interface Refusal {
+interface Refusal {
   path: string;
   name: string;
   reason: string;
@@ -66,7 +66,7 @@ interface Seen {
   sinceMs: number;
 }
 
-export interface ScanResult {
+interface ScanResult {
   registered: Registered[];
   /** Every file refused in this scan, reported before or not. */
   refused: Refusal[];
@@ -82,11 +82,11 @@ export interface ScanResult {
 }
 
 /** `--once` exit status: everything registered or pending. */
-export const EXIT_OK = 0;
+const EXIT_OK = 0;
 /** `--once` exit status: some files were refused (the others are registered). */
-export const EXIT_REFUSED = 1;
+const EXIT_REFUSED = 1;
 /** `--once` exit status: acceptable files could not be sent; run again later. */
-export const EXIT_NOT_SENT = 3;
+const EXIT_NOT_SENT = 3;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -132,7 +132,7 @@ function locationProblem(path: string): string | undefined {
  * (the settle observations). A file is a candidate once its size and mtime have not changed
  * for `settleSec` of this clock.
  */
-export async function findCandidates(
+async function findCandidates(
   o: WatchOptions,
   sent: ReadonlyMap<string, number>,
   seen: Map<string, Seen>,
@@ -218,7 +218,7 @@ function saveState(file: string, sent: Map<string, number>): void {
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-export class Watcher {
+class Watcher {
   private sent: Map<string, number>;
   private seen = new Map<string, Seen>();
   /** Refused files already reported, with the reason (and the size/mtime the server refused). */
@@ -487,7 +487,7 @@ export class Watcher {
   }
 }
 
-export function parseSince(v: string | undefined): WatchOptions['since'] {
+function parseSince(v: string | undefined): WatchOptions['since'] {
   if (v === undefined) return undefined;
   const rel = parseDuration(v);
   if (rel !== undefined) return { relativeSec: rel };

@@ -9,7 +9,7 @@ import type { CliContext } from './context.ts';
  * that file's JSON; anything else (`sticky`, `inherit:run5141`, inline JSON) goes verbatim and the
  * server parses it, so a typo comes back as a message naming the problem.
  */
-export function infoOption(value: string | undefined): unknown {
+function infoOption(value: string | undefined): unknown {
   if (value === undefined) return undefined;
   if (/\.json$/i.test(value.trim()) && existsSync(value.trim())) {
     const text = readFileSync(value.trim(), 'utf8');

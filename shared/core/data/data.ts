@@ -16,8 +16,8 @@ import { LocationInput, type NormalisedLocation, Source } from './location.ts';
 export const DataState = z.enum(['new', 'triggered', 'skipped', 'unmatched', 'failed']);
 export type DataState = z.infer<typeof DataState>;
 
-export const TriggerOutcome = z.enum(['jobs', 'workflow', 'sampled', 'limited', 'duplicate', 'error']);
-export type TriggerOutcome = z.infer<typeof TriggerOutcome>;
+const TriggerOutcome = z.enum(['jobs', 'workflow', 'sampled', 'limited', 'duplicate', 'error']);
+type TriggerOutcome = z.infer<typeof TriggerOutcome>;
 
 /** What one rule did for one file. */
 export interface Trigger {
@@ -28,7 +28,7 @@ export interface Trigger {
   message?: string;
 }
 
-export const MAX_FILES_PER_REGISTER = 500;
+const MAX_FILES_PER_REGISTER = 500;
 
 /**
  * One file announcement: `location` (or the original's `dirpath` + `name`), optional `size` in

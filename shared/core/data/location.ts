@@ -22,7 +22,7 @@ export interface NormalisedLocation {
   dirpath: string;
 }
 
-export const MAX_LOCATION = 4096;
+const MAX_LOCATION = 4096;
 const XROOTD_DEFAULT_PORT = '1094';
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 

@@ -29,7 +29,7 @@
 /** A key: 16–128 letters, digits, `_` or `-` (no spaces, nothing XRootD would substitute). */
 export const NOTIFY_KEY = /^[A-Za-z0-9_-]{16,128}$/;
 
-export type NotifyFormat = 'keyed' | 'legacy' | 'default';
+type NotifyFormat = 'keyed' | 'legacy' | 'default';
 
 export type NotifyLine =
   | { ok: true; format: NotifyFormat; lfn: string; size?: number; tid?: string }

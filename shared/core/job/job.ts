@@ -36,8 +36,8 @@ export const isTerminal = (s: JobState) => TERMINAL.has(s);
 
 export const PRIORITY_MIN = -1_000_000_000;
 export const PRIORITY_MAX = 1_000_000_000;
-export const MAX_ENV_KEYS = 100;
-export const MAX_ENV_BYTES = 16 * 1024;
+const MAX_ENV_KEYS = 100;
+const MAX_ENV_BYTES = 16 * 1024;
 export const MAX_JOBS_PER_SUBMIT = 500;
 /**
  * Longest time limit, in seconds: a year. Real job files go far beyond a month (the original's
@@ -58,7 +58,6 @@ const intLike = (min: number, max: number) =>
     .transform((v) => Number(v))
     .pipe(z.number().int('must be an integer').min(min).max(max));
 
-export const Name = z.string().trim().min(1).max(256);
 const JOBTYPE_RULE = {
   re: /^[A-Za-z0-9_.-]{1,64}$/,
   message: 'must be 1–64 characters of letters, digits, _ . -',
@@ -68,9 +67,7 @@ export const SiteName = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, _ . -');
-export const EnvKey = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'not a valid environment variable name');
+const EnvKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'not a valid environment variable name');
 
 /** Job environment: string values (numbers and booleans are stringified, as the shell would see them). */
 export const Env = z

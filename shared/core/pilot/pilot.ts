@@ -31,7 +31,7 @@ export const PilotRegistration = z.strictObject({
 });
 export type PilotRegistration = z.infer<typeof PilotRegistration>;
 
-export const ReportEvent = z.enum([
+const ReportEvent = z.enum([
   'jobstart',
   'heartbeat',
   'jobstop',
@@ -40,11 +40,10 @@ export const ReportEvent = z.enum([
   'killed',
   'stopped',
 ]);
-export type ReportEvent = z.infer<typeof ReportEvent>;
 
 const TAIL_MAX = 8192;
 /** A heartbeat's output tails are smaller (they are sent every beat while the job runs). */
-export const LIVE_TAIL_MAX = 2048;
+const LIVE_TAIL_MAX = 2048;
 export const PilotReport = z
   .strictObject({
     event: ReportEvent,

@@ -9,12 +9,12 @@ import { ValidationError } from '../errors.ts';
  * purge of millions of items is many short calls (and the CLI can show progress).
  */
 
-export const PURGE_KINDS = ['jobs', 'workflows', 'pilots', 'data'] as const;
-export type PurgeKind = (typeof PURGE_KINDS)[number];
+const PURGE_KINDS = ['jobs', 'workflows', 'pilots', 'data'] as const;
+type PurgeKind = (typeof PURGE_KINDS)[number];
 
 /** Items examined per call by default, and at most. */
-export const PURGE_PAGE = 200;
-export const PURGE_PAGE_MAX = 1000;
+const PURGE_PAGE = 200;
+const PURGE_PAGE_MAX = 1000;
 
 export const PurgeBody = z.strictObject({
   /** Age: items that ended (files: were registered) longer ago than this are removed. */

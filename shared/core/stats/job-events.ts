@@ -22,14 +22,14 @@ export interface Delta {
  * same 60 per-minute items as the totals, so they cost no extra read. `@` never occurs in a
  * state or a job type name.
  */
-export const typeAttr = (state: string, jobtype: string) => `${state}@${jobtype}`;
+const typeAttr = (state: string, jobtype: string) => `${state}@${jobtype}`;
 
 /** The per-minute attribute counting files that arrived from a data source (`arr@xrootd`). */
-export const arrivalAttr = (source: string) => `arr@${source}`;
+const arrivalAttr = (source: string) => `arr@${source}`;
 
 /** Hourly arrivals per source (pk `arrh`, sk the UTC hour `2026-11-25T17`, attribute = source). */
 export const ARRIVALS_BY_HOUR = 'arrh';
-export const hourOf = (iso: string) => iso.slice(0, 13);
+const hourOf = (iso: string) => iso.slice(0, 13);
 
 /**
  * What a change adds to the counters and aggregates: per-state counts (global and per job type),

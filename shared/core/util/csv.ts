@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Most values one list filter takes (`?state=a,b,c`). */
-export const MAX_LIST_FILTER = 20;
+const MAX_LIST_FILTER = 20;
 
 /**
  * A query parameter that takes one value or a comma-separated list of them (`jobtype=a,b`),

@@ -11,7 +11,7 @@ import { JOB_COLUMNS } from './job-columns.ts';
 const none = html`<span class="muted">—</span>`;
 
 /** "3 of 5 finished" (any end but finished makes a workflow failed or cancelled: then "ended"). */
-export function progressText(w: WorkflowRow): string | undefined {
+function progressText(w: WorkflowRow): string | undefined {
   if (w.nvertices === undefined) return undefined;
   const done = w.ndone ?? 0;
   const word = w.state === 'failed' || w.state === 'cancelled' ? 'ended' : 'finished';
