@@ -88,7 +88,8 @@ export async function jobsInState(
   }
   let projection: string | undefined;
   if (q.attributes) {
-    projection = q.attributes
+    // Every JobRecord names its id and type.
+    projection = [...new Set(['id', 'jobtype', ...q.attributes])]
       .map((a) => {
         names[`#a_${a}`] = a;
         return `#a_${a}`;

@@ -340,7 +340,7 @@ export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<J
       cursor.key,
       f.limit,
     );
-    let jobs = out.map(toJob);
+    let jobs = await fullJobs(out);
     if (f.state && (f.pilotId || f.workflowId)) jobs = jobs.filter((j) => f.state!.includes(j.state));
     const resume = next ?? cut;
     return {
@@ -395,13 +395,13 @@ export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<J
       const nextDay = next ? day : prevDay(day);
       const more = next || nextDay >= firstDay;
       return {
-        jobs: out.map(toJob),
+        jobs: await fullJobs(out),
         nextCursor: more ? encodeCursor({ day: nextDay, key: next }) : undefined,
       };
     }
     if (cut)
       return {
-        jobs: out.map(toJob),
+        jobs: await fullJobs(out),
         nextCursor: encodeCursor({ day, key: cut }),
         searchedBackTo: timeOf(cut, 'list'),
       };
@@ -410,12 +410,30 @@ export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<J
     day = prevDay(day);
     if (budget.spent && day >= firstDay)
       return {
-        jobs: out.map(toJob),
+        jobs: await fullJobs(out),
         nextCursor: encodeCursor({ day }),
         searchedBackTo: dayStart(walked, f.since),
       };
   }
-  return { jobs: out.map(toJob) };
+  return { jobs: await fullJobs(out) };
+}
+
+/**
+ * The jobs of a listing page, whole: the listing indexes project only the keys and a few fields
+ * that never change (so a job's updates do not rewrite them), and the page's items are then
+ * read by key, in the index's order. A job purged in between is left out.
+ */
+async function fullJobs(page: Record<string, unknown>[]): Promise<Job[]> {
+  if (!page.length) return [];
+  const items = await batchGet(
+    table(),
+    page.map((it) => ({ id: it.id })),
+  );
+  const byId = new Map(items.map((it) => [String(it.id), it]));
+  return page.flatMap((it) => {
+    const full = byId.get(String(it.id));
+    return full ? [toJob(full)] : [];
+  });
 }
 
 function keyOf(item: Record<string, unknown>, index: string): Record<string, unknown> {

@@ -348,38 +348,42 @@ export async function flagPilots(sel: PilotSelector, mode: 'drain' | 'kill'): Pr
 }
 
 export async function listPilots(f: { state?: PilotState; site?: string; limit: number }): Promise<Pilot[]> {
-  // Newest registrations first, day by day (the pilots table is kept small by TTL purge).
+  // Newest registrations first, day by day (the pilots table is kept small by TTL purge). The
+  // `list` index holds the keys, host and site (which never change, so heartbeats do not rewrite
+  // it): a page's pilots are then read by key, and filtered by state.
   const out: Pilot[] = [];
   const days = config().P3S_RETENTION_DAYS + 1;
   for (let d = 0; d <= days && out.length < f.limit; d++) {
     const day = new Date(Date.now() - d * 86400_000).toISOString().slice(0, 10);
     let start: Record<string, unknown> | undefined;
     do {
-      const names: Record<string, string> = {};
       const values: Record<string, unknown> = { ':lpk': dayPartition('pilot', day) };
-      const filters: string[] = [];
-      if (f.state) {
-        names['#s'] = 'state';
-        values[':s'] = f.state;
-        filters.push('#s = :s');
-      }
-      if (f.site) {
-        values[':site'] = f.site;
-        filters.push('site = :site');
-      }
+      if (f.site) values[':site'] = f.site;
       const r = await db().send(
         new QueryCommand({
           TableName: table(),
           IndexName: 'list',
           KeyConditionExpression: 'lpk = :lpk',
-          FilterExpression: filters.length ? filters.join(' AND ') : undefined,
-          ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
+          FilterExpression: f.site ? 'site = :site' : undefined,
           ExpressionAttributeValues: values,
           ScanIndexForward: false,
+          Limit: Math.max(f.limit - out.length, 1) * (f.state ? 4 : 1),
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of r.Items ?? []) if (out.length < f.limit) out.push(toPilot(it));
+      const page = r.Items ?? [];
+      const items = new Map(
+        (
+          await batchGet(
+            table(),
+            page.map((it) => ({ id: it.id })),
+          )
+        ).map((it) => [String(it.id), it]),
+      );
+      for (const it of page) {
+        const p = items.get(String(it.id));
+        if (p && (!f.state || p.state === f.state) && out.length < f.limit) out.push(toPilot(p));
+      }
       start = out.length < f.limit ? r.LastEvaluatedKey : undefined;
     } while (start);
   }

@@ -12,6 +12,7 @@ import {
   zeroCounts,
 } from '../core/purge/purge.ts';
 import { log } from '../log.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { jobsInState } from './job-transitions.ts';
@@ -241,9 +242,9 @@ export async function purgePage(body: PurgeBody, nowMs = Date.now()): Promise<Pu
   return page;
 }
 
-/** Every job of a workflow (byWorkflow index; a DAG has at most 500 vertices). */
+/** Every job of a workflow: its keys from the byWorkflow index (a DAG has at most 500 vertices), then their states. */
 async function workflowJobs(id: string): Promise<Item[]> {
-  const out: Item[] = [];
+  const ids: string[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const r = await db().send(
@@ -251,14 +252,16 @@ async function workflowJobs(id: string): Promise<Item[]> {
         TableName: tableName('jobs'),
         IndexName: 'byWorkflow',
         KeyConditionExpression: 'workflowId = :w',
-        ProjectionExpression: 'id, #s, stateAt, endedAt',
-        ExpressionAttributeNames: { '#s': 'state' },
         ExpressionAttributeValues: { ':w': id },
         ExclusiveStartKey: start,
       }),
     );
-    out.push(...((r.Items ?? []) as Item[]));
+    for (const it of r.Items ?? []) ids.push(String(it.id));
     start = r.LastEvaluatedKey;
   } while (start);
-  return out;
+  return (await batchGet(
+    tableName('jobs'),
+    ids.map((jobId) => ({ id: jobId })),
+    { consistent: true, attributes: ['id', 'state', 'stateAt', 'endedAt'] },
+  )) as Item[];
 }
