@@ -94,7 +94,7 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
       attempt--;
       continue;
     }
-    const r = await claim(job, pilot, 'pilot');
+    const r = await claim(job, pilot, 'pilot', countedClaim(job, types.get(job.jobtype)));
     if (r.ok) {
       noteClaimed(job.jobtype);
       return r.job;
@@ -146,6 +146,13 @@ function noteLostRace(pilotId: string): void {
   if (recentLosses.length > CROWD) recentLosses.shift();
 }
 
+/**
+ * Whether a claim of `job` takes a slot of its type's cap: when the type (as this view has it)
+ * has a cap or is being converted to one, or when the job was marked by such a conversion.
+ */
+const countedClaim = (job: JobItem, type: Jobtype | undefined) =>
+  type?.limit !== undefined || type?.converting === true || job.counted === true;
+
 /** The job a pilot was given and has not started yet, if any. */
 async function assignedJob(pilotId: string): Promise<Job | undefined> {
   const p = await getPilotItem(pilotId);
@@ -188,10 +195,11 @@ export async function matchRound(opts: { maxPairs?: number; fresh?: JobItem[] } 
       const i = idle.findIndex((p) => !job.site || p.site === job.site);
       if (i < 0) break;
       const pilot = idle[i]!;
-      let r = await claim(job, pilot, 'matchmaker');
+      const counted = countedClaim(job, types.get(job.jobtype));
+      let r = await claim(job, pilot, 'matchmaker', counted);
       for (let retry = 0; !r.ok && r.reason === 'conflict' && retry < 3; retry++) {
         await new Promise((res) => setTimeout(res, 1 + Math.random() * 4));
-        r = await claim(job, pilot, 'matchmaker');
+        r = await claim(job, pilot, 'matchmaker', counted);
       }
       if (r.ok) {
         idle.splice(i, 1);

@@ -115,6 +115,7 @@ export const JOBTYPE_FIELDS: Fields<Jobtype> = {
   maxInFlight: true,
   ownQueue: true,
   migrating: true,
+  converting: true,
 };
 
 export const SITE_FIELDS: Fields<Site> = {

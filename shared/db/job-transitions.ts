@@ -129,9 +129,13 @@ export type ClaimResult =
   | { ok: false; reason: 'job' | 'cap' | 'pilot' | 'conflict' };
 
 /**
- * The claim: one transaction moves the job `defined → dispatched`, the pilot to `dispatched`,
- * and adds one to the job type's in-flight counter under `inFlight < limit`. So a job can never
- * be dispatched twice and a cap can never be exceeded, by construction (docs/matching.md).
+ * The claim: one transaction moves the job `defined → dispatched` and the pilot to `dispatched`;
+ * for a job of a capped type (`counted`) it also adds one to the type's in-flight counter under
+ * `inFlight < limit`. So a job can never be dispatched twice and a cap can never be exceeded, by
+ * construction (docs/matching.md). Types without a cap stay off the counter: no write of the
+ * type's item, no hot key (docs/cost-model.md, "Uncapped types off the counter"). `counted`
+ * comes from the caller's view of the type's limit, at most a second old; a cap set meanwhile is
+ * safe: see `countInFlight`.
  *
  * `by`: `pilot` when the pilot's own poll claims (that request is its sign of life), `matchmaker`
  * when the server hands the job to an idle pilot — then the pilot must be holding a poll that is
@@ -141,6 +145,7 @@ export async function claim(
   job: JobItem,
   pilot: { id: string; host: string; site?: string },
   by: 'pilot' | 'matchmaker',
+  counted: boolean,
 ): Promise<ClaimResult> {
   const now = nowIso();
   const pilotValues: Record<string, unknown> = {
@@ -154,58 +159,64 @@ export async function claim(
   let pilotCond =
     '#s IN (:active, :waiting) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)';
   if (by === 'matchmaker') pilotCond += ' AND holdUntil > :now';
+  const jobValues: Record<string, unknown> = {
+    ':disp': 'dispatched',
+    ':defined': 'defined',
+    ':pid': pilot.id,
+    ':host': pilot.host,
+    ':now': now,
+  };
+  if (counted) {
+    jobValues[':true'] = true;
+    pilotValues[':true'] = true;
+  }
+  const items: TransactItem[] = [
+    {
+      Update: {
+        TableName: jobs(),
+        Key: { id: job.id },
+        UpdateExpression: `SET #s = :disp, pilotId = :pid, host = :host, dispatchedAt = :now, stateAt = :now${counted ? ', counted = :true' : ''} REMOVE qpk, qsk`,
+        // An uncounted claim never takes a job a cap's conversion marked `counted`.
+        ConditionExpression: `#s = :defined AND attribute_exists(qpk)${counted ? '' : ' AND attribute_not_exists(counted)'}`,
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: jobValues,
+      },
+    },
+    {
+      Update: {
+        TableName: pilots(),
+        Key: { id: pilot.id },
+        // holdUntil stays: the reaper's record of when the pilot's poll was due to end. The
+        // pilot item says whether the job is counted, so its end needs no read of the job.
+        UpdateExpression: `SET #s = :disp, jobId = :jid, jobtype = :jt, stateAt = :now${by === 'pilot' ? ', lastSeenAt = :now' : ''}${counted ? ', counted = :true' : ''} REMOVE ipk, isk, idleSince${counted ? '' : ', counted'}`,
+        ConditionExpression: pilotCond,
+        ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
+        ExpressionAttributeValues: pilotValues,
+      },
+    },
+  ];
+  if (counted)
+    items.push({
+      Update: {
+        TableName: jobtypes(),
+        Key: { name: job.jobtype },
+        // inFlightOps counts every change of inFlight: the sweeper's recount is conditioned on it.
+        // While a cap's conversion counts the jobs already in flight, no counted claim succeeds.
+        UpdateExpression: 'ADD inFlight :one, inFlightOps :one',
+        ConditionExpression:
+          'attribute_not_exists(converting) AND (attribute_not_exists(#limit) OR inFlight < #limit)',
+        ExpressionAttributeNames: { '#limit': 'limit' },
+        ExpressionAttributeValues: { ':one': 1 },
+      },
+    });
   try {
-    await db().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: jobs(),
-              Key: { id: job.id },
-              UpdateExpression:
-                'SET #s = :disp, pilotId = :pid, host = :host, dispatchedAt = :now, stateAt = :now REMOVE qpk, qsk',
-              ConditionExpression: '#s = :defined AND attribute_exists(qpk)',
-              ExpressionAttributeNames: { '#s': 'state' },
-              ExpressionAttributeValues: {
-                ':disp': 'dispatched',
-                ':defined': 'defined',
-                ':pid': pilot.id,
-                ':host': pilot.host,
-                ':now': now,
-              },
-            },
-          },
-          {
-            Update: {
-              TableName: jobtypes(),
-              Key: { name: job.jobtype },
-              // inFlightOps counts every change of inFlight: the sweeper's recount is conditioned on it.
-              UpdateExpression: 'ADD inFlight :one, inFlightOps :one',
-              ConditionExpression: 'attribute_not_exists(#limit) OR inFlight < #limit',
-              ExpressionAttributeNames: { '#limit': 'limit' },
-              ExpressionAttributeValues: { ':one': 1 },
-            },
-          },
-          {
-            Update: {
-              TableName: pilots(),
-              Key: { id: pilot.id },
-              // holdUntil stays: the reaper's record of when the pilot's poll was due to end.
-              UpdateExpression: `SET #s = :disp, jobId = :jid, jobtype = :jt, stateAt = :now${by === 'pilot' ? ', lastSeenAt = :now' : ''} REMOVE ipk, isk, idleSince`,
-              ConditionExpression: pilotCond,
-              ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
-              ExpressionAttributeValues: pilotValues,
-            },
-          },
-        ],
-      }),
-    );
+    await db().send(new TransactWriteCommand({ TransactItems: items }));
   } catch (err) {
     const codes = cancellationCodes(err);
     if (!codes.length) throw err;
     if (codes[0] === 'ConditionalCheckFailed') return { ok: false, reason: 'job' };
-    if (codes[2] === 'ConditionalCheckFailed') return { ok: false, reason: 'pilot' };
-    if (codes[1] === 'ConditionalCheckFailed') return { ok: false, reason: 'cap' };
+    if (codes[1] === 'ConditionalCheckFailed') return { ok: false, reason: 'pilot' };
+    if (codes[2] === 'ConditionalCheckFailed') return { ok: false, reason: 'cap' };
     return { ok: false, reason: 'conflict' };
   }
   wakeups().notify(pilotKey(pilot.id));
@@ -346,6 +357,8 @@ export interface EndOptions {
   /** The reaper's condition: the pilot was not heard from since it read `lastSeenAt`. */
   pilotLastSeenAt?: string;
   requireStateAt?: boolean;
+  /** Whether the job holds a cap slot, when the caller knows it better than `job` (the pilot item). */
+  counted?: boolean;
   info?: EndInfo;
   attempt?: number;
 }
@@ -358,7 +371,7 @@ export interface EndOptions {
  * when the reaper's condition on the pilot failed (it was heard from meanwhile).
  */
 export async function endJob(
-  job: { id: string; jobtype: string; state: JobState | JobState[]; stateAt?: string },
+  job: { id: string; jobtype: string; state: JobState | JobState[]; stateAt?: string; counted?: boolean },
   to: JobState,
   opts: EndOptions,
 ): Promise<boolean> {
@@ -408,7 +421,8 @@ export async function endJob(
       },
     },
   ];
-  if (inFlight) items.push(slotBack(job.jobtype));
+  // Only a counted claim took a slot (claim): only its end gives one back.
+  if (inFlight && (opts.counted ?? job.counted === true)) items.push(slotBack(job.jobtype));
   const pilotIndex = items.length;
   if (opts.pilotId && opts.pilot) {
     items.push(
@@ -503,9 +517,10 @@ export async function takeBack(
         },
       },
     },
-    slotBack(job.jobtype),
     pilotAfterJob(pilotId, job.id, opts.pilot, { seen: opts.seen, lastSeenAt: opts.pilotLastSeenAt }),
   ];
+  // Its cap slot back, if its claim took one (it stays `counted`: its next claim takes one again).
+  if (job.counted) items.push(slotBack(job.jobtype));
   for (let attempt = 0; ; attempt++) {
     try {
       await db().send(new TransactWriteCommand({ TransactItems: items }));
@@ -516,9 +531,9 @@ export async function takeBack(
       const codes = cancellationCodes(err);
       if (!codes.length) throw err;
       if (codes[0] === 'ConditionalCheckFailed') return false;
-      if (codes[2] === 'ConditionalCheckFailed') {
+      if (codes[1] === 'ConditionalCheckFailed') {
         if (opts.pilotLastSeenAt) return false; // heard from meanwhile: not lost
-        items.pop(); // the pilot was ended already: take the job back alone
+        items.splice(1, 1); // the pilot was ended already: take the job back alone
         continue;
       }
       if (codes.includes('TransactionConflict') && attempt < 20) {
@@ -690,51 +705,73 @@ export async function killJob(id: string, reason = 'killed by an operator'): Pro
 }
 
 /**
- * Applies a job type's settings; the first cap also moves the type's queued jobs to its own
- * queue partitions (docs/matching.md, "No starvation by caps"): within 5 s here, the rest by the
- * reaper (`migrateToOwnQueue`).
+ * Applies a job type's settings. The first cap also moves the type's queued jobs to its own queue
+ * partitions (docs/matching.md, "No starvation by caps"), and a cap on a type that had none
+ * counts its jobs already in flight (`countInFlight`): within 5 s here, the rest by the reaper.
  */
 export async function applyJobtypeSettings(name: string, s: JobtypeSettings): Promise<Jobtype> {
   const t = await setJobtype(name, s);
-  if (!t.migrating) return t;
-  const { done } = await migrateToOwnQueue(name, Date.now() + 5000);
-  return done ? { ...t, migrating: undefined } : t;
+  if (!t.migrating && !t.converting) return t;
+  const { done } = await migrateToOwnQueue(name, Date.now() + 5000, t.converting === true);
+  return done ? { ...t, migrating: undefined, converting: undefined } : t;
 }
+
+/** How long a claim may act on a view of the job types (cachedJobtypes in dispatch.ts), with a margin. */
+const CLAIM_VIEW_MS = 2000;
 
 /**
  * Moves the queued jobs of a newly capped type from the shared partitions to its own, each
  * conditional on the job still being queued where it was read. Until they are moved, such jobs
- * are still claimable (the claim checks the cap) — only a little less cheap to skip. Stops at
- * `deadlineMs` and leaves `migrating` set so the reaper carries on; clears it when none is left.
+ * are still claimable (the claim checks the cap) — only a little less cheap to skip.
+ *
+ * With `converting` (the type had no cap), it also makes the cap exact (docs/cost-model.md,
+ * "Uncapped types off the counter"): it waits until no claim can still act on a view without the
+ * cap (CLAIM_VIEW_MS), marks every queued job `counted` (an uncounted claim racing it fails on
+ * its condition), and counts every job in flight that its claim did not (`countInFlight`).
+ * Meanwhile no claim of the type succeeds (`converting` fails the counted claim's condition).
+ *
+ * Stops at `deadlineMs` and leaves the flags set so the reaper carries on; clears them when done.
  */
 export async function migrateToOwnQueue(
   type: string,
   deadlineMs: number,
+  converting = false,
 ): Promise<{ moved: number; done: boolean }> {
+  if (converting) await new Promise((r) => setTimeout(r, CLAIM_VIEW_MS));
   let moved = 0;
   let start: Record<string, unknown> | undefined;
   do {
     if (Date.now() > deadlineMs) return { moved, done: false };
     const page = await jobsInState('defined', {
       jobtype: type,
-      inSharedQueue: true,
+      inSharedQueue: !converting,
       startKey: start,
       onePage: true,
     });
     for (const j of page.items) {
+      const shared = typeof j.qpk === 'string' && j.qpk.startsWith(queuePartition(undefined).slice(0, 2));
+      if (!shared && !converting) continue;
+      const set: string[] = [];
+      const values: Record<string, unknown> = { ':defined': 'defined' };
+      let cond = '#s = :defined';
+      if (shared) {
+        set.push('qpk = :to');
+        cond += ' AND qpk = :from';
+        Object.assign(values, { ':from': j.qpk, ':to': queuePartition(j.site, type) });
+      }
+      if (converting) {
+        set.push('counted = :true');
+        values[':true'] = true;
+      }
       try {
         await db().send(
           new UpdateCommand({
             TableName: jobs(),
             Key: { id: j.id },
-            UpdateExpression: 'SET qpk = :to',
-            ConditionExpression: '#s = :defined AND qpk = :from',
+            UpdateExpression: `SET ${set.join(', ')}`,
+            ConditionExpression: cond,
             ExpressionAttributeNames: { '#s': 'state' },
-            ExpressionAttributeValues: {
-              ':defined': 'defined',
-              ':from': j.qpk,
-              ':to': queuePartition(j.site, type),
-            },
+            ExpressionAttributeValues: values,
           }),
         );
         moved++;
@@ -744,7 +781,66 @@ export async function migrateToOwnQueue(
     }
     start = page.next;
   } while (start);
-  await clearMigrating(type);
-  if (moved) log.info("moved queued jobs to their type's own queue", { type, moved });
+  if (converting && !(await countInFlight(type, deadlineMs))) return { moved, done: false };
+  await clearMigrating(type, converting);
+  if (moved) log.info("queued jobs moved to their type's own queue", { type, moved, converting });
   return { moved, done: true };
+}
+
+/**
+ * Counts the jobs of `type` in flight whose claim took no cap slot: per job, one transaction
+ * marks it (and its pilot) `counted` and adds one to the type's `inFlight`, conditional on the
+ * job still in flight and not yet counted — so a job that ends meanwhile is either ended before
+ * (and not counted) or after (and gives its slot back). False when `deadlineMs` passed first.
+ */
+async function countInFlight(type: string, deadlineMs: number): Promise<boolean> {
+  for (const state of ['dispatched', 'running'] as const) {
+    const { items } = await jobsInState(state, { jobtype: type });
+    for (const j of items) {
+      if (j.counted || !j.pilotId) continue;
+      if (Date.now() > deadlineMs) return false;
+      const job: TransactItem = {
+        Update: {
+          TableName: jobs(),
+          Key: { id: j.id },
+          UpdateExpression: 'SET counted = :true',
+          ConditionExpression: '#s IN (:d, :r) AND pilotId = :p AND attribute_not_exists(counted)',
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: { ':true': true, ':d': 'dispatched', ':r': 'running', ':p': j.pilotId },
+        },
+      };
+      const slot: TransactItem = {
+        Update: {
+          TableName: jobtypes(),
+          Key: { name: type },
+          UpdateExpression: 'ADD inFlight :one, inFlightOps :one',
+          ExpressionAttributeValues: { ':one': 1 },
+        },
+      };
+      const pilot: TransactItem = {
+        Update: {
+          TableName: pilots(),
+          Key: { id: j.pilotId },
+          UpdateExpression: 'SET counted = :true',
+          ConditionExpression: 'jobId = :j',
+          ExpressionAttributeValues: { ':true': true, ':j': j.id },
+        },
+      };
+      try {
+        await db().send(new TransactWriteCommand({ TransactItems: [job, slot, pilot] }));
+      } catch (err) {
+        const codes = cancellationCodes(err);
+        if (!codes.length) throw err;
+        if (codes[0] === 'ConditionalCheckFailed') continue; // ended (or counted) meanwhile
+        // The pilot no longer holds it (ended; the job's own end is still to come and reads the
+        // job's item): count the job alone.
+        await db()
+          .send(new TransactWriteCommand({ TransactItems: [job, slot] }))
+          .catch((e) => {
+            if (!cancellationCodes(e).length) throw e;
+          });
+      }
+    }
+  }
+  return true;
 }

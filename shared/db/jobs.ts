@@ -52,6 +52,8 @@ export const JobRecord = z.looseObject({
   endedAt: z.string().optional(),
   requeuedAt: z.string().optional(),
   requeuedFrom: z.string().optional(),
+  /** Its claim took a slot of its type's cap (job-transitions.ts claim). */
+  counted: z.boolean().optional(),
 });
 export type JobRecord = z.infer<typeof JobRecord>;
 

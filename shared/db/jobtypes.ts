@@ -88,6 +88,22 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
       .catch((err) => {
         if (!isConditionFailed(err)) throw err;
       });
+    // A cap on a type that had none: its jobs in flight were claimed without taking a slot, and
+    // must be counted before any claim of it may succeed (job-transitions.ts countInFlight).
+    await db()
+      .send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: { name },
+          UpdateExpression: 'SET converting = :true',
+          ConditionExpression: 'attribute_not_exists(#limit)',
+          ExpressionAttributeNames: { '#limit': 'limit' },
+          ExpressionAttributeValues: { ':true': true },
+        }),
+      )
+      .catch((err) => {
+        if (!isConditionFailed(err)) throw err;
+      });
   }
   const remove: string[] = [];
   const names: Record<string, string> = {};
@@ -116,11 +132,18 @@ export async function setJobtype(name: string, s: JobtypeSettings): Promise<Jobt
   return t;
 }
 
-/** The type's queued jobs are all in its own partitions now (job-transitions.ts migrateToOwnQueue). */
-export async function clearMigrating(type: string): Promise<void> {
+/**
+ * The type's queued jobs are all in its own partitions now, and (`converting` too) its jobs in
+ * flight are all counted (job-transitions.ts migrateToOwnQueue, countInFlight).
+ */
+export async function clearMigrating(type: string, converting = false): Promise<void> {
   await db()
     .send(
-      new UpdateCommand({ TableName: table(), Key: { name: type }, UpdateExpression: 'REMOVE migrating' }),
+      new UpdateCommand({
+        TableName: table(),
+        Key: { name: type },
+        UpdateExpression: converting ? 'REMOVE migrating, converting' : 'REMOVE migrating',
+      }),
     )
     .catch((err) => log.warn('could not clear migrating', { type, err: String(err) }));
 }

@@ -197,12 +197,21 @@ export async function applyReport(
   // the end transaction needs no read of the job. Its conditions (pilotId, in-flight state) make
   // it safe; if they fail, the slow path below finds out why.
   if (pilot.jobId === jobId && typeof pilot.jobtype === 'string') {
-    const ok = await endJob({ id: jobId, jobtype: pilot.jobtype, state: ['dispatched', 'running'] }, to, {
-      pilotId: pilot.id,
-      pilot: 'free',
-      seen: true,
-      info,
-    });
+    const ok = await endJob(
+      {
+        id: jobId,
+        jobtype: pilot.jobtype,
+        state: ['dispatched', 'running'],
+        counted: pilot.counted === true,
+      },
+      to,
+      {
+        pilotId: pilot.id,
+        pilot: 'free',
+        seen: true,
+        info,
+      },
+    );
     if (ok) return { status: 'ok', action: 'none' };
   }
   const j = await getJobItem(jobId);

@@ -50,6 +50,8 @@ const PilotRecord = z.looseObject({
   /** End of the poll the pilot holds open (ISO); only a pilot holding a poll is handed a job. */
   holdUntil: z.string().optional(),
   isk: z.string().optional(),
+  /** The job it holds took a cap slot: its end gives it back. */
+  counted: z.boolean().optional(),
 });
 export type PilotItem = z.infer<typeof PilotRecord>;
 
@@ -397,7 +399,7 @@ export async function freePilot(pilotId: string, jobId: string): Promise<void> {
       new UpdateCommand({
         TableName: table(),
         Key: { id: pilotId },
-        UpdateExpression: 'SET #s = :active, stateAt = :now REMOVE jobId, jobtype, killJobId',
+        UpdateExpression: 'SET #s = :active, stateAt = :now REMOVE jobId, jobtype, killJobId, counted',
         ConditionExpression: 'jobId = :jid AND NOT (#s IN (:st, :to, :k))',
         ExpressionAttributeNames: { '#s': 'state' },
         ExpressionAttributeValues: {
@@ -465,11 +467,11 @@ export function pilotAfterJob(
   }
   let update: string;
   if (then === 'free') {
-    update = `SET #s = :active, stateAt = :now${opts.seen ? ', lastSeenAt = :now' : ''} ADD jobcount :one REMOVE jobId, jobtype, killJobId`;
+    update = `SET #s = :active, stateAt = :now${opts.seen ? ', lastSeenAt = :now' : ''} ADD jobcount :one REMOVE jobId, jobtype, killJobId, counted`;
     Object.assign(values, { ':active': 'active', ':one': 1 });
   } else {
     update =
-      'SET #s = :end, stateAt = :now, endedAt = :now, #ttl = :ttl REMOVE jobId, jobtype, killJobId, ipk, isk, holdUntil, lvpk';
+      'SET #s = :end, stateAt = :now, endedAt = :now, #ttl = :ttl REMOVE jobId, jobtype, killJobId, counted, ipk, isk, holdUntil, lvpk';
     names['#ttl'] = 'ttl';
     Object.assign(values, { ':end': then, ':ttl': ttlAfterDays(config().P3S_RETENTION_DAYS) });
   }

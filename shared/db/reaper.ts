@@ -122,7 +122,8 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
   }
 
   // 5. Newly capped types whose queued jobs are not all in their own partitions yet.
-  for (const t of types.filter((x) => x.migrating)) await migrateToOwnQueue(t.name, Date.now() + 10_000);
+  for (const t of types.filter((x) => x.migrating || x.converting))
+    await migrateToOwnQueue(t.name, Date.now() + 10_000, t.converting === true);
 
   rep.matched = await matchRound();
   if (rep.pilotsTimedOut || rep.jobsRequeued || rep.jobsPilotTO || rep.jobsTimelimit || rep.jobsStale)

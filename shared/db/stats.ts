@@ -214,7 +214,11 @@ export async function summary(nowMs = Date.now()) {
   const jobtypes = types.map((t) => ({
     name: t.name,
     queued: c[jobtypeEntity(t.name)]?.defined ?? 0,
-    inFlight: t.inFlight ?? 0,
+    // A capped type's own counter; an uncapped type has none (its claims take no cap slot).
+    inFlight:
+      t.limit === undefined
+        ? (c[jobtypeEntity(t.name)]?.dispatched ?? 0) + (c[jobtypeEntity(t.name)]?.running ?? 0)
+        : (t.inFlight ?? 0),
     limit: t.limit ?? null,
     priority: t.priority ?? null,
     deadline: t.deadline ?? null,

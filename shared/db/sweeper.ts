@@ -243,9 +243,12 @@ async function recountAll(rep: SweepReport): Promise<LiveCounts> {
   ] as const) {
     if (!jobs) continue;
     const byType = new Map<string, number>();
-    for (const t of jobs.values()) byType.set(t, (byType.get(t) ?? 0) + 1);
+    for (const j of jobs.values()) {
+      byType.set(j.jobtype, (byType.get(j.jobtype) ?? 0) + 1);
+      // `inFlight` counts the jobs whose claim took a slot of the cap (uncapped types: none).
+      if (state !== 'defined' && j.counted) inFlight.set(j.jobtype, (inFlight.get(j.jobtype) ?? 0) + 1);
+    }
     live.set(state, byType);
-    if (state !== 'defined') for (const [t, n] of byType) inFlight.set(t, (inFlight.get(t) ?? 0) + n);
   }
   let freed = false;
   for (const t of seen) {
@@ -264,16 +267,19 @@ async function recountAll(rep: SweepReport): Promise<LiveCounts> {
 }
 
 /**
- * The jobs in `state` (id → job type) through the `byState` index: eventually consistent
- * reads of two attributes. Undefined when more than `budget` jobs are in that state.
+ * The jobs in `state` (id → job type, counted) through the `byState` index: eventually
+ * consistent reads of three attributes. Undefined when more than `budget` jobs are in that state.
  */
-async function liveJobs(state: JobState, budget?: number): Promise<Map<string, string> | undefined> {
+async function liveJobs(
+  state: JobState,
+  budget?: number,
+): Promise<Map<string, { jobtype: string; counted: boolean }> | undefined> {
   const { items } = await jobsInState(state, {
-    attributes: ['id', 'jobtype'],
+    attributes: ['id', 'jobtype', 'counted'],
     limit: budget === undefined ? undefined : budget + 1,
   });
   if (budget !== undefined && items.length > budget) return undefined;
-  return new Map(items.map((it) => [String(it.id), String(it.jobtype)]));
+  return new Map(items.map((it) => [it.id, { jobtype: it.jobtype, counted: it.counted === true }]));
 }
 
 /**

@@ -86,7 +86,8 @@ export async function loadSummary(nowMs: number): Promise<MonitorSummary> {
     return {
       name: t.name,
       queued: n(k.defined),
-      inFlight: t.inFlight ?? 0,
+      // A capped type's own counter; an uncapped type has none (its claims take no slot).
+      inFlight: t.limit === undefined ? n(k.dispatched) + n(k.running) : (t.inFlight ?? 0),
       limit: t.limit ?? null,
       priority: t.priority ?? null,
       deadline: t.deadline ?? null,

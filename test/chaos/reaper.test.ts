@@ -76,8 +76,15 @@ async function submit(jobs: unknown[]): Promise<string[]> {
   return r.body.map((j: { id: string }) => j.id);
 }
 
-/** A pilot with a job of `type`: `running` (jobstart sent) or just `dispatched`. */
+/** Types given a cap here: only a capped type's jobs take slots, and slots are what is checked. */
+const capped = new Set<string>();
+
+/** A pilot with a job of `type` (capped at 100): `running` (jobstart sent) or just `dispatched`. */
 async function pilotWith(type: string, state: 'running' | 'dispatched', more: Record<string, unknown> = {}) {
+  if (!capped.has(type)) {
+    assert.equal((await s.call('PUT', `/jobtypes/${type}`, { body: { limit: 100 } })).status, 200);
+    capped.add(type);
+  }
   const [id] = await submit([{ name: `${type}-${state}`, jobtype: type, payload: 'true', ...more }]);
   const p = new SimPilot(s);
   await p.register();

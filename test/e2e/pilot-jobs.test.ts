@@ -131,8 +131,10 @@ describe('real pilots run real payloads', () => {
   });
 
   test('a pilot killed with SIGKILL leads to pilotTO after the heartbeat timeout', async () => {
+    // A capped type: its job takes a cap slot, which must come back.
+    assert.equal((await s.call('PUT', '/jobtypes/orphaned', { body: { limit: 5 } })).status, 200);
     const p = pilot();
-    const [j] = await submit([{ name: 'orphan', payload: 'sleep 60' }]);
+    const [j] = await submit([{ name: 'orphan', jobtype: 'orphaned', payload: 'sleep 60' }]);
     await waitFor(async () => (await job(j!.id)).state === 'running', { timeoutMs: 20_000, what: 'running' });
     const pilotId = (await job(j!.id)).pilotId;
     await p.stop('SIGKILL');
@@ -148,7 +150,7 @@ describe('real pilots run real payloads', () => {
     assert.ok(detectedMs <= (3 + 0.5 + 2) * 1000, `pilotTO ${detectedMs} ms after the kill`);
     const types = (await s.call('GET', '/jobtypes')).body.jobtypes;
     assert.equal(
-      types.find((t: { name: string }) => t.name === 'default')?.inFlight,
+      types.find((t: { name: string }) => t.name === 'orphaned')?.inFlight,
       0,
       'the cap slot came back',
     );

@@ -56,8 +56,9 @@ export class Tables {
   /** In-flight jobs per type, counted from the jobs table (the truth the counters must match). */
   async inFlightByType(): Promise<Map<string, number>> {
     const out = new Map<string, number>();
+    // Only jobs whose claim took a cap slot (`counted`) count: uncapped types stay at 0.
     for (const j of await this.scan('jobs'))
-      if (j.state === 'dispatched' || j.state === 'running')
+      if ((j.state === 'dispatched' || j.state === 'running') && j.counted)
         out.set(j.jobtype, (out.get(j.jobtype) ?? 0) + 1);
     return out;
   }

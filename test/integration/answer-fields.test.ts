@@ -154,6 +154,7 @@ const FIELDS = {
     'maxInFlight',
     'ownQueue',
     'migrating',
+    'converting',
   ],
   datatype: ['name', 'ext', 'comment', 'updatedAt', 'user'],
   rule: [

@@ -38,6 +38,11 @@ export interface Jobtype {
   ownQueue?: boolean;
   /** Queued jobs may still sit in the shared partitions (a limit was just set); the reaper moves them. */
   migrating?: boolean;
+  /**
+   * A cap was just set on a type without one: the jobs already in flight (claimed without
+   * taking a slot) are being counted; no claim of the type succeeds until they are.
+   */
+  converting?: boolean;
 }
 
 /** Free cap slots of a type: Infinity without a limit. */
