@@ -28,7 +28,7 @@ import { db } from './client.ts';
 import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { toJob } from './items.ts';
 import { endedTtl, getJobItem, type JobRecord, parseJob } from './jobs.ts';
-import { clearMigrating, partitionOf, setJobtype } from './jobtypes.ts';
+import { clearMigrating, noteSlotFreed, partitionOf, setJobtype } from './jobtypes.ts';
 import { pilotAfterJob, requestJobKill, type TransactItem } from './pilots.ts';
 
 const jobs = () => tableName('jobs');
@@ -449,6 +449,7 @@ export async function endJob(
     throw err;
   }
   if (opts.pilotId && opts.pilot) wakeups().notify(pilotKey(opts.pilotId));
+  if (items.some((it) => it.Update?.TableName === jobtypes())) noteSlotFreed(job.jobtype);
   return true;
 }
 
@@ -525,6 +526,7 @@ export async function takeBack(
     try {
       await db().send(new TransactWriteCommand({ TransactItems: items }));
       wakeups().notify(pilotKey(pilotId));
+      if (job.counted) noteSlotFreed(job.jobtype);
       log.info('job put back in the queue', { job: job.id, pilot: pilotId, reason: opts.reason });
       return 'requeued';
     } catch (err) {

@@ -44,6 +44,12 @@ export function noteTypeFull(type: string): void {
   if (t && t.limit !== undefined) t.inFlight = Math.max(t.inFlight, t.limit);
 }
 
+/** Counts, in this container's copy, a slot this container just gave back (a counted job ended). */
+export function noteSlotFreed(type: string): void {
+  const t = cache?.types.get(type);
+  if (t && t.inFlight > 0) t.inFlight -= 1;
+}
+
 /** Counts, in this container's copy, a claim this container just made. */
 export function noteClaimed(type: string): void {
   const t = cache?.types.get(type);
