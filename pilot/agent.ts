@@ -99,30 +99,44 @@ async function work(ctx: JobContext, again: () => Promise<void>): Promise<string
   const { client, stop, settings: s, options: o } = ctx;
   const endAt = s.lifetime > 0 ? Date.now() + s.lifetime * 1000 : Number.POSITIVE_INFINITY;
   let refusedInARow = 0;
+  /** What the last job's final report brought back (its next job, or a stop), used as a poll's answer. */
+  let handed: PollAnswer | undefined;
   for (let cycle = 1; ; cycle++) {
+    // A job handed over and then left unstarted (stop, cycles, lifetime) is given back by the
+    // `stopped` report: the server puts it back in the queue.
     if (stop.reason) return stop.reason;
     if (s.cycles > 0 && cycle > s.cycles) return `${s.cycles} cycles done`;
     const left = endAt - Date.now();
     if (left <= 0) return 'lifetime reached';
     let answer: PollAnswer;
-    try {
-      answer = await client.poll(Math.min(s.wait, Math.ceil(left / 1000)), { signal: stop.soft });
-    } catch (err) {
-      if (!(err instanceof RejectedError && forgotten(err.status))) throw err;
-      // A server that refuses even a fresh registration's polls is not a lost registration.
-      if (++refusedInARow > MAX_REREGISTRATIONS) throw err;
-      ctx.log.warn('poll refused', { error: err.message });
-      await again();
-      cycle--; // not a cycle of work
-      continue;
+    if (handed && handed.state !== 'no jobs') {
+      answer = handed;
+      handed = undefined;
+    } else {
+      handed = undefined;
+      try {
+        answer = await client.poll(Math.min(s.wait, Math.ceil(left / 1000)), { signal: stop.soft });
+      } catch (err) {
+        if (!(err instanceof RejectedError && forgotten(err.status))) throw err;
+        // A server that refuses even a fresh registration's polls is not a lost registration.
+        if (++refusedInARow > MAX_REREGISTRATIONS) throw err;
+        ctx.log.warn('poll refused', { error: err.message });
+        await again();
+        cycle--; // not a cycle of work
+        continue;
+      }
+      refusedInARow = 0;
     }
-    refusedInARow = 0;
     if (answer.state === 'drain' || answer.state === 'killed') return `server said ${answer.state}`;
     let action: PilotAction | 'forgotten';
     if (answer.state === 'no jobs') {
       action = await idle(Math.max(s.period, answer.retryAfter) * 1000, ctx);
     } else {
-      action = await runJob(answer.job, ctx);
+      // Ask for the next job with this one's final report when there will be a next cycle.
+      const more = s.reportNext && !o.once && (s.cycles === 0 || cycle < s.cycles);
+      const r = await runJob(answer.job, ctx, more);
+      action = r.action;
+      handed = r.next;
       if (action === 'none' && o.once) return '--once: job done';
     }
     if (action === 'forgotten') {

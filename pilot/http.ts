@@ -71,7 +71,9 @@ export class StoppedError extends Error {
 }
 
 /** A report's fate: accepted (with the server's action), or refused for good. */
-export type ReportResult = { ok: true; action: Action } | { ok: false; status: number; message: string };
+export type ReportResult =
+  | { ok: true; action: Action; next?: PollAnswer }
+  | { ok: false; status: number; message: string };
 
 export interface CallOptions {
   /** Aborts the request in flight and any further retries (used for polls on shutdown). */
@@ -128,7 +130,7 @@ export class PilotClient {
     const path = `/pilots/${encodeURIComponent(this.o.pilotId)}/report`;
     const a = await this.call('POST', path, report, opts, this.timeout, parseReportAnswer);
     if (a.status === 401 || a.status === 403) throw new AuthError(a.status, refusal('report', a));
-    if (a.parsed !== undefined) return { ok: true, action: a.parsed };
+    if (a.parsed !== undefined) return { ok: true, ...a.parsed };
     return { ok: false, status: a.status, message: refusal(`report ${report.event}`, a) };
   }
 

@@ -158,6 +158,8 @@ export interface Settings {
   beat: number;
   lifetime: number;
   siteEnv: Record<string, string>;
+  /** The server can answer a job's final report with the next job (one round trip less per job). */
+  reportNext: boolean;
 }
 
 export function settle(o: Options, config: SiteConfig): Settings {
@@ -170,6 +172,7 @@ export function settle(o: Options, config: SiteConfig): Settings {
     beat: o.beat ?? (config.beat && config.beat > 0 ? config.beat : 5),
     lifetime: o.lifetime ?? config.lifetime ?? 0,
     siteEnv: config.env ?? {},
+    reportNext: config.reportNext === true,
   };
 }
 

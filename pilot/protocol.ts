@@ -36,6 +36,7 @@ export function parseRegisterAnswer(body: unknown): SiteConfig {
     if (isNumber(c[k])) config[k] = c[k];
   }
   if (isObject(c.env)) config.env = stringValues(c.env);
+  if (c.reportNext === true) config.reportNext = true;
   return config;
 }
 
@@ -59,10 +60,17 @@ export function parsePollAnswer(body: unknown): PollAnswer {
   }
 }
 
-export function parseReportAnswer(body: unknown): Action {
+/** A report's answer: the action asked of the pilot and, when the report asked for it, its next job. */
+export interface ReportAnswer {
+  action: Action;
+  next?: PollAnswer;
+}
+
+export function parseReportAnswer(body: unknown): ReportAnswer {
   if (!isObject(body)) throw new ProtocolError('report answer is not a JSON object');
   const a = body.action;
-  return a === 'killjob' || a === 'drain' || a === 'kill' ? a : 'none';
+  const action = a === 'killjob' || a === 'drain' || a === 'kill' ? a : 'none';
+  return body.next === undefined ? { action } : { action, next: parsePollAnswer(body.next) };
 }
 
 /**

@@ -13,7 +13,7 @@ import { liveTails } from './live-tails.ts';
 import type { Logger } from './log.ts';
 import type { Options, Settings } from './options.ts';
 import { type PayloadOutcome, type PayloadSpec, type RunningPayload, startPayload } from './payload.ts';
-import { type Action, envMap, type JobOrder, type Report } from './protocol.ts';
+import { type Action, envMap, type JobOrder, type PollAnswer, type Report } from './protocol.ts';
 import type { Stopper } from './stopper.ts';
 import { settlesWithin } from './time.ts';
 
@@ -31,9 +31,20 @@ export interface JobContext {
 /** What the server asked of the whole pilot while the job ran. */
 export type PilotAction = 'none' | 'drain' | 'kill';
 
-export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotAction> {
+/** How a job ended for the pilot: what the server asked of it, and its next job if it asked for one. */
+export interface JobResult {
+  action: PilotAction;
+  next?: PollAnswer;
+}
+
+/**
+ * Runs one job. `askNext`: the final report asks the server for the next job (the server can,
+ * and the pilot will take more work), which then comes back in `next`.
+ */
+export async function runJob(job: JobOrder, ctx: JobContext, askNext = false): Promise<JobResult> {
   const { client, log, stop } = ctx;
   let wanted: PilotAction = 'none';
+  let next: PollAnswer | undefined;
   let payload: RunningPayload | undefined;
   let ours = true;
 
@@ -50,6 +61,7 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
       const res = await client.report({ jobId: job.id, ...r }, { until: stop.hard, retry });
       if (res.ok) {
         heard(res.action);
+        if (res.next) next = res.next;
         return true;
       }
       log.warn(`report ${r.event} refused for good`, {
@@ -73,12 +85,12 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   if (typeof spec === 'string') {
     log.warn('payload cannot start', { job: job.id, message: spec });
     await send({ event: 'nonstarter', message: clip(spec, 1024) });
-    return wanted;
+    return { action: wanted };
   }
   if (stop.soft.aborted) {
     // Stopping: do not start it. The `stopped` report makes the server put it back in the queue.
     log.info('stopping: job not started', { job: job.id });
-    return wanted;
+    return { action: wanted };
   }
   // The handshake: no payload before the server acknowledged jobstart for this pilot.
   let acknowledged = false;
@@ -98,13 +110,13 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
     if (!(err instanceof UnreachableError)) throw err;
     log.warn('jobstart not delivered: not starting the job', { job: job.id, error: err.message });
   }
-  if (!acknowledged) return wanted;
+  if (!acknowledged) return { action: wanted };
 
   const started = await startPayload(spec);
   if (!started.ok) {
     log.warn('payload did not start', { job: job.id, message: started.message });
     await send({ event: 'nonstarter', message: clip(started.message, 1024) });
-    return wanted;
+    return { action: wanted };
   }
   const p = started.payload;
   payload = p;
@@ -137,7 +149,13 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
     }
     const outcome = await p.done;
     log.info('payload ended', { job: job.id, ...summary(outcome) });
-    await send({ ...finalReport(p.pid, outcome), payloadStartedAt: startInfo.payloadStartedAt });
+    // Asking for the next job only if nothing asks this pilot to stop meanwhile.
+    const more = askNext && wanted === 'none' && !stop.reason;
+    await send({
+      ...finalReport(p.pid, outcome),
+      payloadStartedAt: startInfo.payloadStartedAt,
+      ...(more ? { next: true as const } : {}),
+    });
   } finally {
     // Only on an exception (401/403 on a report): never leave the payload running.
     p.kill('killed', 'pilot error');
@@ -146,7 +164,7 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
     stop.hard.removeEventListener('abort', onHard);
     await p.done;
   }
-  return wanted;
+  return { action: wanted, next };
 }
 
 function payloadSpec(job: JobOrder, ctx: JobContext): PayloadSpec | string {

@@ -21,6 +21,7 @@ export const handler = route({ access: 'pilot', body: PilotRegistration }, async
       cycles: site?.pilotcycles ?? 0,
       lifetime: site?.pilotlife ?? null,
       env: site?.env ?? {},
+      reportNext: true,
     },
   };
   return new HttpResponse(created ? 201 : 200, JSON.stringify(answer), {

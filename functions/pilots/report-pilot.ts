@@ -10,6 +10,6 @@ export const handler = route(
   async ({ path, body, event, caller }) => {
     const pilot = await authorisePilot(path.id, event.headers?.[PILOT_KEY_HEADER], caller.role);
     const r = await applyReport(pilot, body);
-    return { status: r.status, action: r.action };
+    return { status: r.status, action: r.action, ...(r.next ? { next: r.next } : {}) };
   },
 );

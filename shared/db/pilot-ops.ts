@@ -129,7 +129,7 @@ function actionFor(p: PilotItem): PilotAction {
 export async function applyReport(
   pilot: PilotItem,
   r: PilotReport,
-): Promise<{ status: 'ok'; action: PilotAction; job?: Job }> {
+): Promise<{ status: 'ok'; action: PilotAction; job?: Job; next?: PollAnswer }> {
   if (PILOT_ENDED.has(pilot.state)) {
     if (r.event === 'stopped') return { status: 'ok', action: 'none' };
     throw new ConflictError(`pilot ${pilot.id} is ${pilot.state}`);
@@ -212,7 +212,7 @@ export async function applyReport(
         info,
       },
     );
-    if (ok) return { status: 'ok', action: 'none' };
+    if (ok) return { status: 'ok', action: 'none', ...(r.next ? { next: await nextFor(pilot) } : {}) };
   }
   const j = await getJobItem(jobId);
   if (!j || j.pilotId !== pilot.id)
@@ -226,4 +226,23 @@ export async function applyReport(
   }
   // The pilot polls next; the poll answers drain or kill if they were asked for.
   return { status: 'ok', action: 'none' };
+}
+
+/**
+ * The answer to a final report that asked for the pilot's next job (`next: true`): what a poll
+ * with `wait: 0` would answer, without the poll's round trip — the pilot was just freed in the
+ * same request. A drain or kill asked for meanwhile is answered as the poll would.
+ */
+async function nextFor(was: PilotItem): Promise<PollAnswer> {
+  const stop = stopAnswer(was);
+  if (stop) return stop;
+  const freed: PilotItem = {
+    ...was,
+    state: 'active',
+    jobId: undefined,
+    jobtype: undefined,
+    counted: undefined,
+  };
+  const job = await claimNext(freed);
+  return job ? { state: 'dispatched', job } : { state: 'no jobs', retryAfter: 0 };
 }

@@ -103,6 +103,47 @@ describe('pilot agent', () => {
     assert.equal(report('stopped').message, '2 cycles done');
   });
 
+  test('a server that can answers a final report with the next job: no poll between jobs', async () => {
+    fake.config = { ...fake.config, reportNext: true };
+    fake.jobs.push(job('true'), job('true'), job('true'));
+    assert.equal(await pilot(options('--cycles', '4')), 0);
+    assert.deepEqual(
+      fake.requests.map((r) => r.body?.event ?? r.path.replace(/^\/pilots\/[^/]+/, '')),
+      [
+        '/pilots',
+        '/poll',
+        'jobstart',
+        'jobstop',
+        'jobstart',
+        'jobstop',
+        'jobstart',
+        'jobstop',
+        '/poll',
+        'stopped',
+      ],
+    );
+    // Every final report but the last cycle's asked for the next job.
+    assert.deepEqual(
+      fake.reports.filter((r) => r.event === 'jobstop').map((r) => r.next),
+      [true, true, true],
+    );
+  });
+
+  test('the last cycle, --once, or a server that cannot: no next job asked for', async () => {
+    fake.config = { ...fake.config, reportNext: true };
+    fake.jobs.push(job('true'), job('true'));
+    assert.equal(await pilot(options('--cycles', '1')), 0);
+    assert.equal(report('jobstop').next, undefined);
+    fake.reports.length = 0;
+    assert.equal(await pilot(options('--once')), 0);
+    assert.equal(report('jobstop').next, undefined);
+    fake.reports.length = 0;
+    fake.config = { ...fake.config, reportNext: false };
+    fake.jobs.push(job('true'));
+    assert.equal(await pilot(options('--cycles', '2')), 0);
+    assert.equal(report('jobstop').next, undefined);
+  });
+
   test('heartbeats flow while the payload runs; killjob kills it and the pilot goes on', async () => {
     fake.jobs.push(job('sleep 100'));
     onReport('heartbeat', { status: 200, body: { status: 'ok', action: 'killjob' } });

@@ -85,7 +85,13 @@ async function defaults(fake: FakeServer, rec: Recorded): Promise<Answer> {
     if (fake.holdMs > 0) await new Promise((r) => setTimeout(r, fake.holdMs));
     return { status: 200, body: { state: 'no jobs', retryAfter: 0 } };
   }
-  if (rec.path.endsWith('/report')) return { status: 200, body: { status: 'ok', action: 'none' } };
+  if (rec.path.endsWith('/report')) {
+    // A final report may ask for the next job (`next: true`): answered as a poll with wait 0 would.
+    if (!rec.body?.next) return { status: 200, body: { status: 'ok', action: 'none' } };
+    const job = fake.jobs.shift();
+    const next = job ? { state: 'dispatched', job } : { state: 'no jobs', retryAfter: 0 };
+    return { status: 200, body: { status: 'ok', action: 'none', next } };
+  }
   return { status: 404, body: { code: 'not_found' } };
 }
 

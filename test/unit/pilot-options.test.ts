@@ -151,7 +151,15 @@ describe('pilot options', () => {
 });
 
 describe('settling options against the server config', () => {
-  const config = { beat: 7, longpoll: 15, period: 3, cycles: 9, lifetime: 600, env: { A: '1' } };
+  const config = {
+    beat: 7,
+    longpoll: 15,
+    period: 3,
+    cycles: 9,
+    lifetime: 600,
+    env: { A: '1' },
+    reportNext: true,
+  };
 
   test('the server config fills what the command line left open', () => {
     assert.deepEqual(settle(run([]), config), {
@@ -161,12 +169,21 @@ describe('settling options against the server config', () => {
       beat: 7,
       lifetime: 600,
       siteEnv: { A: '1' },
+      reportNext: true,
     });
   });
 
   test('the command line wins over the server config', () => {
     const s = settle(run(['-c', '1', '--wait', '0', '--period', '2', '-b', '1', '--lifetime', '0']), config);
-    assert.deepEqual(s, { cycles: 1, wait: 0, period: 2, beat: 1, lifetime: 0, siteEnv: { A: '1' } });
+    assert.deepEqual(s, {
+      cycles: 1,
+      wait: 0,
+      period: 2,
+      beat: 1,
+      lifetime: 0,
+      siteEnv: { A: '1' },
+      reportNext: true,
+    });
   });
 
   test("without long-poll the server's period applies; with no config at all, built-in defaults", () => {
@@ -178,6 +195,7 @@ describe('settling options against the server config', () => {
       beat: 5,
       lifetime: 0,
       siteEnv: {},
+      reportNext: false, // a server that does not say it can
     });
     assert.equal(settle(run(['--wait', '0']), {}).period, 5);
   });

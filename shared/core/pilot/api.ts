@@ -36,6 +36,8 @@ export interface SiteConfig {
   cycles: number;
   lifetime: number | null;
   env: Record<string, string>;
+  /** The server answers a job's final report with the next job when asked (`next: true`). */
+  reportNext: boolean;
 }
 
 /** The answer to a poll. `retryAfter`: seconds before the next poll (0: at once). */

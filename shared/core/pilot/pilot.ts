@@ -58,6 +58,11 @@ export const PilotReport = z
     stderrTail: z.string().max(TAIL_MAX).optional(),
     message: z.string().max(1024).optional(),
     payloadStartedAt: z.iso.datetime().optional(),
+    /**
+     * With a job's final report: answer with the pilot's next job as a poll would (`next` in the
+     * answer), saving the poll's round trip. Servers that support it say so at registration.
+     */
+    next: z.literal(true).optional(),
   })
   .superRefine((r, ctx) => {
     if (r.event !== 'heartbeat') return;
