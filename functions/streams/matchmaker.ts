@@ -9,7 +9,11 @@ import { failAll, type ImageChange, toChange } from '../../shared/streams/record
 export function triggersMatch(c: ImageChange): boolean {
   if (c.entity === 'jobs') {
     const queuedNow = Boolean(c.new?.qpk) && !c.old?.qpk;
-    const freed = c.old && IN_FLIGHT.has(c.old.state as JobState) && !IN_FLIGHT.has(c.new?.state as JobState);
+    // Only a counted job held a cap slot (an uncapped type's claim takes none).
+    const freed =
+      c.old?.counted === true &&
+      IN_FLIGHT.has(c.old.state as JobState) &&
+      !IN_FLIGHT.has(c.new?.state as JobState);
     return queuedNow || Boolean(freed);
   }
   if (c.entity === 'pilots') return c.new?.state === 'waiting' && c.old?.state !== 'waiting';

@@ -209,7 +209,9 @@ const CURSOR_KEY_ATTRS: ReadonlySet<string> = new Set([
   'lpk',
   'createdAt',
   'pilotId',
+  'ranOn',
   'dispatchedAt',
+  'startedAt',
   'workflowId',
   'vertex',
 ]);
@@ -238,7 +240,7 @@ export interface JobPage {
 const INDEX_TIME: Record<string, string | undefined> = {
   byState: 'stateAt',
   list: 'createdAt',
-  byPilot: 'dispatchedAt',
+  byPilot: 'startedAt',
 };
 
 /**
@@ -330,7 +332,7 @@ export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<J
 
   if (f.state?.length === 1 || f.pilotId || f.workflowId) {
     let q: { idx: string; cond: string; names: Record<string, string>; values: Record<string, unknown> };
-    if (f.pilotId) q = { idx: 'byPilot', cond: 'pilotId = :pid', names: {}, values: { ':pid': f.pilotId } };
+    if (f.pilotId) q = { idx: 'byPilot', cond: 'ranOn = :pid', names: {}, values: { ':pid': f.pilotId } };
     else if (f.workflowId)
       q = { idx: 'byWorkflow', cond: 'workflowId = :wid', names: {}, values: { ':wid': f.workflowId } };
     else {
@@ -443,7 +445,7 @@ function keyOf(item: Record<string, unknown>, index: string): Record<string, unk
   const idx: Record<string, [string, string]> = {
     byState: ['state', 'stateAt'],
     list: ['lpk', 'createdAt'],
-    byPilot: ['pilotId', 'dispatchedAt'],
+    byPilot: ['ranOn', 'startedAt'],
     byWorkflow: ['workflowId', 'vertex'],
   };
   for (const a of idx[index] ?? []) k[a] = item[a];

@@ -53,10 +53,18 @@ export async function pollForWork(
 ): Promise<PollAnswer> {
   const stop = stopAnswer(pilot);
   if (stop) return stop;
-  if (pilot.state === 'running')
-    throw new ConflictError(`pilot ${pilot.id} is running job ${pilot.jobId}; report its end first`);
-  const given = await jobFor(pilot);
-  if (given) return { state: 'dispatched', job: given };
+  if (pilot.jobId) {
+    const j = await getJobItem(pilot.jobId);
+    const mine = j?.pilotId === pilot.id;
+    // A job given to it whose answer was lost: delivered again (a lost answer is not a lost job).
+    if (mine && j?.state === 'dispatched') return { state: 'dispatched', job: toJob(j) };
+    if (mine && j?.state === 'running')
+      throw new ConflictError(`pilot ${pilot.id} is running job ${pilot.jobId}; report its end first`);
+    // The job ended but the pilot was not freed (the end frees it in a second write that never
+    // came): free it now and go on.
+    await freePilot(pilot.id, pilot.jobId);
+    pilot = { ...pilot, state: 'active', jobId: undefined, jobtype: undefined, counted: undefined };
+  }
 
   const claimed = await claimNext(pilot);
   if (claimed) return { state: 'dispatched', job: claimed };
@@ -160,29 +168,9 @@ export async function applyReport(
     return { status: 'ok', action: 'none' };
   }
 
-  if (r.event === 'heartbeat') {
-    const p = await touchPilot(pilot.id);
-    if (r.jobId && r.jobId !== p.jobId) {
-      // The server ended this job (reaper, kill of a pilot that was out of reach): tell the pilot to stop it.
-      const j = await getJobItem(r.jobId);
-      if (!j || j.pilotId !== pilot.id)
-        throw new ConflictError(`job ${r.jobId} is not assigned to pilot ${pilot.id}`);
-      return { status: 'ok', action: 'killjob' };
-    }
-    if (r.jobId && r.payloadStartedAt) await noteStarted(r.jobId, pilot.id, r);
-    if (r.jobId) await storeLiveTails(r.jobId, pilot.id, r);
-    return { status: 'ok', action: actionFor(p) };
-  }
+  if (r.event === 'heartbeat' || r.event === 'jobstart') return applyLightReport(pilot.id, r);
 
   const jobId = r.jobId!;
-  if (r.event === 'jobstart') {
-    const job = await startJob(jobId, pilot.id, { pid: r.pid, payloadStartedAt: r.payloadStartedAt });
-    // Not running for this pilot (killed or ended while dispatched): it must not be started.
-    if (job.state !== 'running') return { status: 'ok', action: 'killjob', job };
-    // Drain and kill flags reach the pilot with its next heartbeat; no extra read on this hot path.
-    return { status: 'ok', action: 'none', job };
-  }
-
   const to = END_STATE[r.event]!(r);
   const info = {
     exitCode: r.exitCode,
@@ -226,6 +214,39 @@ export async function applyReport(
   }
   // The pilot polls next; the poll answers drain or kill if they were asked for.
   return { status: 'ok', action: 'none' };
+}
+
+/**
+ * The reports whose own conditional write is all the check they need, so the pilot's item is not
+ * read first (its key was checked from this container's memory: authorisePilotKey):
+ * - `heartbeat`: the touch is conditional on the pilot not ended (409 otherwise), and marks it
+ *   `running` on the job it names when it still holds that job (jobstart does not write the
+ *   pilot); a job the server ended meanwhile is answered `killjob`.
+ * - `jobstart`: conditional on the job being dispatched to this pilot.
+ */
+export async function applyLightReport(
+  pilotId: string,
+  r: PilotReport,
+): Promise<{ status: 'ok'; action: PilotAction; job?: Job; next?: PollAnswer }> {
+  if (r.event === 'heartbeat') {
+    const p = await touchPilot(pilotId, r.jobId);
+    if (r.jobId && r.jobId !== p.jobId) {
+      // The server ended this job (reaper, kill of a pilot that was out of reach): tell the pilot to stop it.
+      const j = await getJobItem(r.jobId);
+      if (!j || j.pilotId !== pilotId)
+        throw new ConflictError(`job ${r.jobId} is not assigned to pilot ${pilotId}`);
+      return { status: 'ok', action: 'killjob' };
+    }
+    if (r.jobId && r.payloadStartedAt) await noteStarted(r.jobId, pilotId, r);
+    if (r.jobId) await storeLiveTails(r.jobId, pilotId, r);
+    return { status: 'ok', action: actionFor(p) };
+  }
+  if (!r.jobId) throw new ValidationError(`body.jobId: required for event ${r.event}`);
+  const job = await startJob(r.jobId, pilotId, { pid: r.pid, payloadStartedAt: r.payloadStartedAt });
+  // Not running for this pilot (killed or ended while dispatched): it must not be started.
+  if (job.state !== 'running') return { status: 'ok', action: 'killjob', job };
+  // Drain and kill flags reach the pilot with its next heartbeat; no extra read on this hot path.
+  return { status: 'ok', action: 'none', job };
 }
 
 /**

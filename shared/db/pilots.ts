@@ -10,6 +10,7 @@ import { config, tableName } from '../config.ts';
 import { hashSecret, secretMatches } from '../core/auth/token.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
 import { PILOT_ENDED, type Pilot, type PilotRegistration, PilotState } from '../core/pilot/pilot.ts';
+import { Lru } from '../core/util/lru.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
 import { batchGet } from './batch.ts';
@@ -114,7 +115,27 @@ export async function authorisePilot(id: string, key: string | undefined, role: 
   if (role === 'admin' && key === undefined) return it;
   if (!key || !secretMatches(key, it.keyHash))
     throw new ForbiddenError(`the pilot key does not match pilot ${id}`);
+  keyHashes.set(id, it.keyHash);
   return it;
+}
+
+/** Key hashes of the pilots this container has authorised (a pilot's key never changes). */
+const keyHashes = new Lru<string, string>(20_000);
+
+/**
+ * Checks a pilot-token request's key without reading the pilot's item when this container has
+ * checked that pilot before: for the reports whose own conditional write says everything else
+ * (jobstart, heartbeat). Returns the item when it had to be read.
+ */
+export async function authorisePilotKey(
+  id: string,
+  key: string | undefined,
+  role: string,
+): Promise<PilotItem | undefined> {
+  const hash = keyHashes.get(id);
+  if (hash === undefined || (role === 'admin' && key === undefined)) return authorisePilot(id, key, role);
+  if (!key || !secretMatches(key, hash)) throw new ForbiddenError(`the pilot key does not match pilot ${id}`);
+  return undefined;
 }
 
 /**
@@ -205,22 +226,37 @@ export async function idlePilots(limit: number, liveAfterIso: string): Promise<I
 }
 
 /** Refreshes a pilot's liveness and returns its flags (drain, kill, job to kill). */
-export async function touchPilot(id: string): Promise<PilotItem> {
+export async function touchPilot(id: string, runningJobId?: string): Promise<PilotItem> {
+  const values: Record<string, unknown> = {
+    ':now': nowIso(),
+    ':st': 'stopped',
+    ':to': 'timeout',
+    ':k': 'killed',
+  };
+  let update = 'SET lastSeenAt = :now';
+  let cond = 'attribute_exists(id) AND NOT (#s IN (:st, :to, :k))';
+  if (runningJobId) {
+    // The first heartbeat of a job: the pilot is running it (jobstart does not write the pilot).
+    update += ', #s = :running';
+    cond += ' AND jobId = :jid';
+    Object.assign(values, { ':running': 'running', ':jid': runningJobId });
+  }
   try {
     const r = await db().send(
       new UpdateCommand({
         TableName: table(),
         Key: { id },
-        UpdateExpression: 'SET lastSeenAt = :now',
-        ConditionExpression: 'attribute_exists(id) AND NOT (#s IN (:st, :to, :k))',
+        UpdateExpression: update,
+        ConditionExpression: cond,
         ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':now': nowIso(), ':st': 'stopped', ':to': 'timeout', ':k': 'killed' },
+        ExpressionAttributeValues: values,
         ReturnValues: 'ALL_NEW',
       }),
     );
     return parsePilot(r.Attributes!);
   } catch (err) {
     if (isConditionFailed(err)) {
+      if (runningJobId) return touchPilot(id); // no longer holds that job: a plain sign of life
       const it = await getPilotItem(id);
       if (!it) throw new NotFoundError('pilot', id);
       throw new ConflictError(`pilot ${id} is ${it.state}`);

@@ -53,12 +53,11 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
 
   if (!clock.suspectServer) {
     // 1. Pilots that stopped heart-beating → timeout, with their job: put back in the queue if
-    //    it never started, pilotTO if it was running. A pilot holding a poll (or just handed a
-    //    job by one) is heard from only when that poll ends, up to P3S_LONGPOLL_MAX later.
+    //    it never started, pilotTO if it was running.
     for (const p of live) {
-      const held = p.state === 'waiting' || p.state === 'dispatched';
-      const allowed = (c.P3S_HEARTBEAT_TIMEOUT + (held ? c.P3S_LONGPOLL_MAX : 0)) * 1000;
-      if (nowMs - since(p.lastSeenAt) <= allowed) continue;
+      // A pilot holding a poll (or handed a job by one) is next heard from when that poll ends.
+      const heardBy = Math.max(since(p.lastSeenAt), Date.parse(String(p.holdUntil)) || 0);
+      if (nowMs - heardBy <= c.P3S_HEARTBEAT_TIMEOUT * 1000) continue;
       const outcome = await timeOutPilot(p);
       if (!outcome) continue;
       rep.pilotsTimedOut++;

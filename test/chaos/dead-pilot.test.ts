@@ -34,6 +34,10 @@ after(async () => {
 afterEach(async () => {
   await Promise.all(pilots.map((p) => p.stop('SIGKILL')));
   pilots = [];
+  // Their held polls end as their connections close: no job of the next test may go to them.
+  await waitFor(async () => (await idlePilotIds()).length === 0, {
+    what: 'the killed pilots to leave the idle index',
+  });
 });
 
 function pilot(args: string[] = []): PilotProcess {
