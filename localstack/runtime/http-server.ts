@@ -144,10 +144,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(b);
 }
 
-/** Serves every httpApi route of serverless.yml with its handler, as API Gateway would. */
+/**
+ * Serves every httpApi route of serverless.yml with its handler, as API Gateway would.
+ * `unavailable(fn)`: a reason to answer 503 instead of invoking `fn` (a dependency is down).
+ */
 export function createHttpServer(
   routes: { fn: LocalFunction; handler: AnyHandler }[],
   onError: (err: unknown) => void,
+  unavailable: (fn: LocalFunction) => string | undefined = () => undefined,
 ): Server {
   const table: Route[] = [];
   for (const { fn, handler } of routes) {
@@ -179,6 +183,14 @@ export function createHttpServer(
         } catch {
           // A malformed %-escape in a path parameter: API Gateway rejects the request too.
           return sendJson(res, 400, { message: 'Bad Request' });
+        }
+        const down = unavailable(r.fn);
+        if (down) {
+          res.setHeader('retry-after', '1');
+          return sendJson(res, 503, {
+            code: 'unavailable',
+            message: `the local stack is not serving: ${down}`,
+          });
         }
         const body = await readBody(req);
         if (body === 'too_large') return sendJson(res, 413, { message: 'Request Entity Too Large' });
