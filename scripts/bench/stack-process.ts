@@ -17,6 +17,15 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
 export interface StackProcess {
   url: string;
   home: string;
@@ -49,6 +58,8 @@ export interface StackProcessOptions {
   port?: number;
   /** Start it as `npm start` (what users run) instead of node directly. */
   npm?: boolean;
+  /** In a process group of its own (signals to the group: `process.kill(-child.pid, …)`). */
+  detached?: boolean;
   /** Longest wait for the stack to answer (default 90 s). */
   timeoutMs?: number;
 }
@@ -71,6 +82,7 @@ export async function startStackProcess(o: StackProcessOptions = {}): Promise<St
     ? spawn('npm', ['start', '--silent', ...(args.length ? ['--', ...args] : [])], {
         cwd: root,
         env,
+        detached: o.detached,
         stdio: ['ignore', 'pipe', 'pipe'],
       })
     : spawn(
@@ -85,7 +97,7 @@ export async function startStackProcess(o: StackProcessOptions = {}): Promise<St
           join(root, 'localstack', 'start.ts'),
           ...args,
         ],
-        { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] },
+        { cwd: root, env, detached: o.detached, stdio: ['ignore', 'pipe', 'pipe'] },
       );
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
@@ -125,6 +137,13 @@ export async function startStackProcess(o: StackProcessOptions = {}): Promise<St
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const code = await exited;
+      // npm gone but the stack behind it still there (a test that failed): stop it too.
+      if (alive(state.pid)) {
+        process.kill(state.pid, 'SIGTERM');
+        const until = Date.now() + 20_000;
+        while (alive(state.pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+        if (alive(state.pid)) process.kill(state.pid, 'SIGKILL');
+      }
       // P3S_BENCH_STACK_LOG=<file>: keep the stack's log (warnings and errors) for a look afterwards.
       if (process.env.P3S_BENCH_STACK_LOG) writeFileSync(process.env.P3S_BENCH_STACK_LOG, log);
       if (ownHome) rmSync(home, { recursive: true, force: true });
