@@ -84,7 +84,6 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   if (home) mkdirSync(home, { recursive: true });
 
   let stack: Stack | undefined;
-  let fatal: string | undefined;
   const onFatal =
     opts.onFatal ??
     ((message: string) => {
@@ -106,10 +105,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       ...ddbOpts,
       start: (port) => startDynamoLocal({ ...ddbOpts, port }),
       log,
-      onFatal: (message) => {
-        fatal = message;
-        onFatal(message);
-      },
+      onFatal,
     });
     endpoint = supervisor.endpoint;
   }
@@ -317,17 +313,20 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       },
       stop() {
         stopping ??= (async () => {
+          // DynamoDB Local down (restarting, or gone for good): nothing can be handled now. Stop
+          // it too, at once; what is in the streams is delivered at the next start.
+          const down = !dynamodb.up;
+          const stoppingDb = down ? supervisor?.stop() : undefined;
           server.closeAllConnections?.();
           await new Promise<void>((r) => server.close(() => r()));
           await s3?.stop();
           await schedules.stop();
           await Promise.all(pollers.map((p) => p.stop()));
-          // With DynamoDB Local gone for good there is nothing to drain into.
-          if (!fatal) await drain();
+          if (!down) await drain();
           installHealthProbe(() => []);
           streams.destroy();
           admin.destroy();
-          await supervisor?.stop();
+          await (stoppingDb ?? supervisor?.stop());
           limited.flush();
         })();
         return stopping;

@@ -130,7 +130,8 @@ async function deliver(
     } catch (err) {
       // Lambda retries an async invocation after about a minute; locally a short pause will do.
       await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
-      if (dependency.generation !== generation || !dependency.up) continue; // the outage's failure
+      // The outage's failure, not the function's (unless DynamoDB Local is gone for good).
+      if (!dependency.gone && (dependency.generation !== generation || !dependency.up)) continue;
       if (attempt++ >= RETRIES) {
         log('s3 event dropped after retries', {
           level: 'error',

@@ -145,6 +145,7 @@ export class StreamConsumer {
   private replay?: Map<string, string>;
   private dirty = false;
   private saveTimer?: NodeJS.Timeout;
+  private abandoned = false;
 
   constructor(
     readonly fn: LocalFunction,
@@ -195,6 +196,7 @@ export class StreamConsumer {
   }
 
   push(record: DynamoDBRecord, shard: string, seen: number): void {
+    if (this.abandoned) return;
     const seq = record.dynamodb?.SequenceNumber ?? '0';
     const done = this.done.get(shard);
     if (done !== undefined && compareSeq(seq, done) <= 0) return; // handled before a restart
@@ -284,14 +286,21 @@ export class StreamConsumer {
     return batch;
   }
 
+  /** Stops delivering, leaving the checkpoint where it is (see deliver). */
+  private abandon(): void {
+    this.abandoned = true;
+    this.pending = [];
+  }
+
   private async deliver(): Promise<void> {
-    while (this.pending.length) {
+    while (this.pending.length && !this.abandoned) {
       await this.gather();
       let todo = this.takeBatch();
       this.save(todo);
       let attempt = 0;
       for (;;) {
         await this.dependency.whenUp();
+        if (this.dependency.gone && !this.dependency.up) return this.abandon();
         const generation = this.dependency.generation;
         const started = Date.now();
         for (const b of todo) {
@@ -331,6 +340,9 @@ export class StreamConsumer {
         }
         // A short backoff, which also lets the news of an outage arrive before the verdict.
         await new Promise((r) => setTimeout(r, 100 * 2 ** Math.min(attempt, 4)));
+        // DynamoDB Local gone for good, or the stack stopping with it down: no verdict, no
+        // checkpoint — these records are delivered at the next start.
+        if (this.dependency.gone) return this.abandon();
         if (this.dependency.generation !== generation || !this.dependency.up) {
           this.log('stream batch failed while DynamoDB Local was down: retrying it once it is back', {
             function: this.fn.name,
@@ -674,7 +686,7 @@ export class StreamReader {
     let quickRetry = false;
     while (this.running) {
       if (!this.dependency.up) {
-        await Promise.race([this.dependency.whenUp(), this.stopped]);
+        await (this.dependency.gone ? this.stopped : Promise.race([this.dependency.whenUp(), this.stopped]));
         continue;
       }
       const wasKicked = this.kicked;

@@ -4,14 +4,16 @@ import type { DynamoExit, DynamoLocal } from './dynamodb-local.ts';
 /** A part the stream readers and consumers need: they wait while it is down. */
 export interface Dependency {
   readonly up: boolean;
-  /** Resolves when the part is up (at once when it is). */
+  /** It will not come back: the stack is stopping, or gave up on it. */
+  readonly gone: boolean;
+  /** Resolves when the part is up (at once when it is), or gone. */
   whenUp(): Promise<void>;
   /** Grows at each outage: a failure that overlapped one is the outage's, not the handler's. */
   readonly generation: number;
 }
 
 /** A part that is never down (the tests' shared DynamoDB Local is not the stack's to watch). */
-export const alwaysUp: Dependency = { up: true, whenUp: () => Promise.resolve(), generation: 0 };
+export const alwaysUp: Dependency = { up: true, gone: false, whenUp: () => Promise.resolve(), generation: 0 };
 
 type Log = (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -34,6 +36,8 @@ export class DynamoSupervisor implements Dependency {
   private waiters: (() => void)[] = [];
   private crashes: number[] = [];
   private stopping = false;
+  private failed = false;
+  private restarting?: Promise<void>;
 
   constructor(
     private current: DynamoLocal,
@@ -61,8 +65,12 @@ export class DynamoSupervisor implements Dependency {
     return this.current.pid;
   }
 
+  get gone(): boolean {
+    return this.stopping || this.failed;
+  }
+
   whenUp(): Promise<void> {
-    if (!this.down || this.stopping) return Promise.resolve();
+    if (!this.down || this.gone) return Promise.resolve();
     return new Promise((r) => this.waiters.push(r));
   }
 
@@ -72,11 +80,18 @@ export class DynamoSupervisor implements Dependency {
     );
   }
 
-  /** Stops Java; resolves once it has exited. */
+  /** Stops Java (after a restart in progress, if any); resolves once it has exited. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.release();
+    await this.restarting;
     await this.current.stop();
+  }
+
+  private fatal(message: string): void {
+    this.failed = true;
+    this.release();
+    this.o.onFatal(message);
   }
 
   private release(): void {
@@ -85,7 +100,7 @@ export class DynamoSupervisor implements Dependency {
 
   private watch(d: DynamoLocal): void {
     void d.exited.then((exit) => {
-      if (!this.stopping && d === this.current) void this.crashed(d, exit);
+      if (!this.stopping && d === this.current) this.restarting = this.crashed(d, exit);
     });
   }
 
@@ -95,7 +110,7 @@ export class DynamoSupervisor implements Dependency {
     const what = `DynamoDB Local (pid ${d.pid}) exited unexpectedly (${exit.description})`;
     if (!this.o.dataDir) {
       this.down = { since, message: `${what}; it ran in memory: its data is gone` };
-      this.o.onFatal(
+      this.fatal(
         `p3s: ${what}.\nIt ran in memory (--in-memory): every job, pilot and token of this stack is gone. ` +
           'p3s stops; start it again (without --in-memory to keep data across crashes).',
       );
@@ -104,7 +119,7 @@ export class DynamoSupervisor implements Dependency {
     this.crashes = [...this.crashes.filter((t) => since.getTime() - t < CRASH_WINDOW_MS), since.getTime()];
     if (this.crashes.length > MAX_CRASHES) {
       this.down = { since, message: `${what}; it crashed ${this.crashes.length} times in 5 minutes` };
-      this.o.onFatal(
+      this.fatal(
         `p3s: ${what}, the ${this.crashes.length}th time in 5 minutes: not restarting it again. ` +
           `Its log: ${this.o.logFile ?? '(none)'}. The data in ${this.o.dataDir} is kept.`,
       );
@@ -138,7 +153,7 @@ export class DynamoSupervisor implements Dependency {
         return;
       } catch (err) {
         if (attempt >= MAX_START_ATTEMPTS) {
-          this.o.onFatal(
+          this.fatal(
             `p3s: ${what}, and starting it again failed ${attempt} times: ${(err as Error).message}. ` +
               `The data in ${this.o.dataDir} is kept.`,
           );
@@ -149,7 +164,14 @@ export class DynamoSupervisor implements Dependency {
           attempt,
           err: String((err as Error).message),
         });
-        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt));
+        // A stop does not wait for the pause to end.
+        await new Promise<void>((r) => {
+          const t = setTimeout(r, 500 * 2 ** attempt);
+          this.waiters.push(() => {
+            clearTimeout(t);
+            r();
+          });
+        });
       }
     }
   }

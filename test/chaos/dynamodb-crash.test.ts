@@ -82,9 +82,10 @@ describe('DynamoDB Local dies under the stack', () => {
       assert.match(st.output(), /DynamoDB Local restarted/);
     } finally {
       await pilot.stop();
-      assert.equal(await st.stop(), 0);
+      await st.stop();
       rmSync(home, { recursive: true, force: true });
     }
+    assert.equal(await st.exited, 0);
     assert.match(st.output(), /p3s stopped\./);
     assert.equal(running(restarted), false);
   });
@@ -92,8 +93,12 @@ describe('DynamoDB Local dies under the stack', () => {
   test('in memory the stack stops with exit 1 and says the data is gone', async () => {
     const st = await startStackProcess({ inMemory: true });
     const java = st.javaPid();
-    process.kill(java, 'SIGKILL');
-    assert.equal(await within(st.exited, 25_000, 'the stack to exit'), 1);
+    try {
+      process.kill(java, 'SIGKILL');
+      assert.equal(await within(st.exited, 25_000, 'the stack to exit'), 1);
+    } finally {
+      await st.stop('SIGKILL');
+    }
     assert.match(st.output(), /exited unexpectedly \(signal SIGKILL\)/);
     assert.match(
       st.output(),
@@ -101,6 +106,5 @@ describe('DynamoDB Local dies under the stack', () => {
     );
     assert.equal(running(st.pids.node), false);
     assert.equal(running(java), false);
-    await st.stop();
   });
 });

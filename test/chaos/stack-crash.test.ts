@@ -97,11 +97,14 @@ describe('the stack killed between two steps of a workflow', () => {
       // What the crash left: step 1 finished, step 2 not yet released (else this proves nothing).
       const ddb = await startDynamoLocal({ dataDir: join(home, 'dynamodb') });
       const left = tables(ddb.endpoint);
-      const state = async (id: string) =>
-        (await left.doc.send(new GetCommand({ TableName: 'p3s-local-jobs', Key: { id } }))).Item?.state;
-      assert.deepEqual([await state(first), await state(second)], ['finished', 'template']);
-      left.close();
-      await ddb.stop();
+      try {
+        const state = async (id: string) =>
+          (await left.doc.send(new GetCommand({ TableName: 'p3s-local-jobs', Key: { id } }))).Item?.state;
+        assert.deepEqual([await state(first), await state(second)], ['finished', 'template']);
+      } finally {
+        left.close();
+        await ddb.stop();
+      }
 
       st = await startStackProcess({ home, inMemory: false, port: Number(new URL(st.url).port) });
       const done = await waitFor(
