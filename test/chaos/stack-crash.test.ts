@@ -55,7 +55,7 @@ const nonZero = (c: Record<string, number>) =>
   );
 
 describe('the stack killed between two steps of a workflow', () => {
-  test('after a restart on the same home the workflow finishes, step 2 ran once, counters = tables', async () => {
+  test('after a restart on the same home the workflow finishes, step 2 ran once, counters = tables', async (t) => {
     const home = mkdtempSync(join(tmpdir(), 'p3s-chaos-stack-'));
     const out = mkdtempSync(join(tmpdir(), 'p3s-chaos-stack-out-'));
     let st = await startStackProcess({ home, inMemory: false });
@@ -147,6 +147,7 @@ describe('the stack killed between two steps of a workflow', () => {
         },
         { timeoutMs: 15_000, intervalMs: 200, what: 'the counters to equal the tables' },
       ).catch((err) => assert.fail(`${err.message}: ${JSON.stringify(last)}`));
+      t.diagnostic(`after the crash and restart, counters = tables: ${JSON.stringify(last)}`);
       now.close();
     } finally {
       await pilot.stop('SIGKILL');
