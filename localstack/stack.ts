@@ -123,6 +123,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       P3S_STAGE: 'local',
       AWS_REGION: 'us-east-1',
     });
+    // The reaper tells an outage from the gap between its runs, so it must know the local cadence.
+    const reaperCadence = (model.custom.localSchedules as Record<string, ScheduleOverride> | undefined)
+      ?.reaper;
+    if (!process.env.P3S_REAPER_INTERVAL && reaperCadence?.default)
+      process.env.P3S_REAPER_INTERVAL = String(reaperCadence.default);
 
     const admin = new DynamoDBClient({
       endpoint,
@@ -137,7 +142,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     // The same module instances the handlers use: installs in-process wake-ups, the stream kick
     // and the health probe.
     const { dynamo } = await import('../shared/db/client.ts');
-    const { inProcessWakeups, installWakeups } = await import('../shared/wakeups.ts');
+    const { inProcessWakeups, installWakeups, trackRequest } = await import('../shared/wakeups.ts');
     const { installHealthProbe } = await import('../shared/health.ts');
     installWakeups(inProcessWakeups());
 
@@ -254,7 +259,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const server: Server = createHttpServer(
       model.functions.filter((f) => f.http.length).map((fn) => ({ fn, handler: handlers.get(fn.name)! })),
       (err) => log('http runtime error', { err: String(err) }),
-      (fn) => (fn.name === health ? undefined : supervisor?.problem()?.message),
+      {
+        trackRequest,
+        unavailable: (fn) => (fn.name === health ? undefined : supervisor?.problem()?.message),
+      },
     );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

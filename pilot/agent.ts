@@ -15,7 +15,7 @@ import {
 } from './http.ts';
 import type { Logger } from './log.ts';
 import { type Options, settle } from './options.ts';
-import type { Registration } from './protocol.ts';
+import type { PollAnswer, Registration } from './protocol.ts';
 import { type JobContext, type PilotAction, runJob } from './run-job.ts';
 import type { Stopper } from './stopper.ts';
 import { pause } from './time.ts';
@@ -54,7 +54,7 @@ export async function runPilot(options: Options, deps: AgentDeps): Promise<numbe
       stop,
       env: deps.env ?? process.env,
     };
-    const why = await work(ctx).catch((err) => {
+    const why = await work(ctx, () => reregister(ctx, key)).catch((err) => {
       if (err instanceof StoppedError) return stop.reason ?? 'stopped';
       throw err;
     });
@@ -73,30 +73,68 @@ export async function runPilot(options: Options, deps: AgentDeps): Promise<numbe
   }
 }
 
+/**
+ * The server no longer counts this pilot (it ended it as `timeout` — its heartbeat was lost
+ * during an outage or a network cut, or it did not start a job in time — or it does not know it
+ * at all): register again under a new id and carry on. Only an explicit kill or drain stops a
+ * pilot. The payload of a job the server had ended was already killed (its reports got 409).
+ */
+async function reregister(ctx: JobContext, key: string): Promise<void> {
+  const old = ctx.client.pilotId;
+  const id = randomUUID();
+  ctx.client.useId(id);
+  ctx.pilotId = id;
+  await ctx.client.register(registration(id, key, ctx.options), { signal: ctx.stop.soft });
+  ctx.log.warn('the server had ended this pilot: registered again', { old, id });
+}
+
+/** Registrations again in a row whose first poll is refused too, before the pilot gives up (exit 4). */
+const MAX_REREGISTRATIONS = 3;
+
+/** The server said (404/409) that it does not count this pilot any more. */
+const forgotten = (status: number) => status === 404 || status === 409;
+
 /** The loop; returns why it ended. */
-async function work(ctx: JobContext): Promise<string> {
+async function work(ctx: JobContext, again: () => Promise<void>): Promise<string> {
   const { client, stop, settings: s, options: o } = ctx;
   const endAt = s.lifetime > 0 ? Date.now() + s.lifetime * 1000 : Number.POSITIVE_INFINITY;
+  let refusedInARow = 0;
   for (let cycle = 1; ; cycle++) {
     if (stop.reason) return stop.reason;
     if (s.cycles > 0 && cycle > s.cycles) return `${s.cycles} cycles done`;
     const left = endAt - Date.now();
     if (left <= 0) return 'lifetime reached';
-    const answer = await client.poll(Math.min(s.wait, Math.ceil(left / 1000)), { signal: stop.soft });
+    let answer: PollAnswer;
+    try {
+      answer = await client.poll(Math.min(s.wait, Math.ceil(left / 1000)), { signal: stop.soft });
+    } catch (err) {
+      if (!(err instanceof RejectedError && forgotten(err.status))) throw err;
+      // A server that refuses even a fresh registration's polls is not a lost registration.
+      if (++refusedInARow > MAX_REREGISTRATIONS) throw err;
+      ctx.log.warn('poll refused', { error: err.message });
+      await again();
+      cycle--; // not a cycle of work
+      continue;
+    }
+    refusedInARow = 0;
     if (answer.state === 'drain' || answer.state === 'killed') return `server said ${answer.state}`;
-    let action: PilotAction;
+    let action: PilotAction | 'forgotten';
     if (answer.state === 'no jobs') {
       action = await idle(Math.max(s.period, answer.retryAfter) * 1000, ctx);
     } else {
       action = await runJob(answer.job, ctx);
       if (action === 'none' && o.once) return '--once: job done';
     }
+    if (action === 'forgotten') {
+      await again();
+      continue;
+    }
     if (action !== 'none') return `server said ${action}`;
   }
 }
 
 /** Pause between polls, still sending a heartbeat each beat so a long pause is not taken for death. */
-async function idle(ms: number, ctx: JobContext): Promise<PilotAction> {
+async function idle(ms: number, ctx: JobContext): Promise<PilotAction | 'forgotten'> {
   if (ms <= 0) return 'none';
   const end = Date.now() + ms;
   const beat = ctx.settings.beat * 1000;
@@ -106,6 +144,7 @@ async function idle(ms: number, ctx: JobContext): Promise<PilotAction> {
       if (err instanceof UnreachableError) return undefined;
       throw err;
     });
+    if (r && !r.ok && forgotten(r.status)) return 'forgotten';
     if (r?.ok && (r.action === 'drain' || r.action === 'kill')) return r.action;
   }
   return 'none';

@@ -102,6 +102,16 @@ interface Answer {
 export class PilotClient {
   constructor(private readonly o: ClientOptions) {}
 
+  /** The id this client acts as (it changes when the pilot registers again). */
+  get pilotId(): string {
+    return this.o.pilotId;
+  }
+
+  /** Acts as another pilot id from now on (a new registration of the same process). */
+  useId(id: string): void {
+    this.o.pilotId = id;
+  }
+
   async register(reg: Registration, opts: CallOptions = {}): Promise<SiteConfig> {
     const a = await this.call('POST', '/pilots', reg, opts, this.timeout, parseRegisterAnswer, false);
     return this.final('register', a);

@@ -40,7 +40,7 @@ export class UsageError extends Error {
 }
 
 /** The pilot's own environment that payloads see unless --env-allow says otherwise (`*` = prefix). */
-export const DEFAULT_ENV_ALLOW = ['PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR', 'SHELL', 'P3S_*'];
+const DEFAULT_ENV_ALLOW = ['PATH', 'HOME', 'USER', 'LANG', 'TZ', 'TMPDIR', 'SHELL', 'P3S_*'];
 
 export const USAGE = `Usage: p3s-pilot [options]
 

@@ -1,7 +1,8 @@
 /**
  * Runs one payload as a real process: in a fresh per-job work directory, its own process
  * group (so a time limit or kill reaches everything it started), stdout/stderr in
- * `<joblog>/<job>.out|.err`, a wall-clock time limit, and bounded tails for the report.
+ * `<joblog>/<job>.out|.err`, a wall-clock time limit, and bounded tails for the report. A guard
+ * (`guard.ts`) kills the group if the pilot dies or cannot act, so no payload outlives its pilot.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import {
@@ -17,6 +18,7 @@ import {
   readSync,
 } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
+import { guardLimitSec, startGuard } from './guard.ts';
 import type { ExecMode } from './job-env.ts';
 import { splitArgs } from './split-args.ts';
 import { pause } from './time.ts';
@@ -40,7 +42,7 @@ export interface PayloadSpec {
   cwd?: string;
 }
 
-export type EndEvent = 'jobstop' | 'timelimit' | 'killed';
+type EndEvent = 'jobstop' | 'timelimit' | 'killed';
 
 export interface PayloadOutcome {
   event: EndEvent;
@@ -110,13 +112,19 @@ export async function startPayload(spec: PayloadSpec): Promise<StartResult> {
   } catch (err) {
     return nonstarter(err);
   }
+  // spawn() returns after the exec succeeded (or with no pid): the payload is running now.
+  const startedAt = new Date();
+  // Guard the group at once, before anything can await: the pilot may die at any moment.
+  const guard = child.pid === undefined ? undefined : startGuard(child.pid, spec.timelimit, spec.killGrace);
   const failed = await new Promise<Error | undefined>((resolve) => {
     child.once('spawn', () => resolve(undefined));
     child.once('error', resolve);
   });
-  if (failed || child.pid === undefined) return nonstarter(failed ?? new Error('no pid'));
+  if (failed || child.pid === undefined) {
+    guard?.release();
+    return nonstarter(failed ?? new Error('no pid'));
+  }
   child.on('error', () => {});
-  const startedAt = new Date();
   const pid = child.pid;
   live.add(pid);
 
@@ -142,10 +150,21 @@ export async function startPayload(spec: PayloadSpec): Promise<StartResult> {
     child.once('exit', (exitCode, signal) => {
       exited = true;
       clearTimeout(limitTimer);
+      // Killed by a signal past the guard's deadline, with no kill of ours: the guard enforced
+      // the time limit while this pilot could not act (stopped, swapped out). After a SIGCONT
+      // the exit may be seen before the overdue limit timer fires.
+      const guardAt = startedAt.getTime() + guardLimitSec(spec.timelimit, spec.killGrace) * 1000;
+      if (!ending && signal && spec.timelimit > 0 && Date.now() >= guardAt)
+        ending = {
+          event: 'timelimit',
+          message: `time limit of ${spec.timelimit} s reached (enforced by the payload's guard: the pilot could not act)`,
+          deadline: Date.now() + graceMs,
+        };
       // Whatever the payload left behind in its group goes too: a pilot leaves nothing running.
       void reapGroup(pid, ending?.deadline ?? Date.now() + graceMs, !ending).then(() => {
         clearTimeout(killTimer);
         live.delete(pid);
+        guard?.release();
         resolve({
           event: ending?.event ?? 'jobstop',
           exitCode,

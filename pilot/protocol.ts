@@ -1,66 +1,24 @@
 /**
- * The pilot's side of docs/protocol.md: message shapes and lenient parsers for the server's
- * answers. Hand-written because the pilot runs on plain Node with no dependencies.
+ * The pilot's side of docs/protocol.md: the message types are the server's own (`import type`:
+ * erased at build time, so nothing of the server runs in the pilot, which needs only Node), and
+ * lenient parsers check the server's answers at run time.
  */
 
-export interface Registration {
-  id: string;
-  key: string;
-  host: string;
-  site?: string;
-  pid: number;
-  extra?: string;
-  version: string;
-  resources: { cpus: number; memoryMb: number };
-}
+import type { Job } from '../shared/core/job/job.ts';
+import type { PollAnswerOf, SiteConfig as ServerSiteConfig } from '../shared/core/pilot/api.ts';
+import type { PilotAction, PilotRegistration, PilotReport } from '../shared/core/pilot/pilot.ts';
 
-/** Site defaults the server sends back on registration; every field may be missing. */
-export interface SiteConfig {
-  beat?: number;
-  longpoll?: number;
-  period?: number;
-  cycles?: number;
-  lifetime?: number;
-  env?: Record<string, string>;
-}
+export type Registration = PilotRegistration;
 
-/** A dispatched job as the pilot needs it; fields beyond `id` are checked when it is run. */
-export interface JobOrder {
-  id: string;
-  name?: string;
-  payload?: unknown;
-  env?: unknown;
-  timelimit?: unknown;
-}
+/** Site defaults as the pilot takes them: a server of another version may leave any out. */
+export type SiteConfig = Partial<Omit<ServerSiteConfig, 'lifetime'>> & { lifetime?: number };
 
-export type PollAnswer =
-  | { state: 'dispatched'; job: JobOrder }
-  | { state: 'no jobs'; retryAfter: number }
-  | { state: 'drain' }
-  | { state: 'killed' };
+/** A dispatched job as the pilot receives it: fields beyond `id` are checked again when it is run. */
+export type JobOrder = Pick<Job, 'id'> & { [K in 'name' | 'payload' | 'env' | 'timelimit']?: unknown };
 
-export type ReportEvent =
-  | 'jobstart'
-  | 'heartbeat'
-  | 'jobstop'
-  | 'timelimit'
-  | 'nonstarter'
-  | 'killed'
-  | 'stopped';
-
-export interface Report {
-  event: ReportEvent;
-  jobId?: string;
-  pid?: number;
-  exitCode?: number | null;
-  signal?: string;
-  stdoutTail?: string;
-  stderrTail?: string;
-  message?: string;
-  payloadStartedAt?: string;
-}
-
-export type Action = 'none' | 'killjob' | 'drain' | 'kill';
+export type PollAnswer = PollAnswerOf<JobOrder>;
+export type Report = PilotReport;
+export type Action = PilotAction;
 
 /** An answer the pilot cannot use; the client treats it like a transient failure and retries. */
 export class ProtocolError extends Error {

@@ -1,11 +1,15 @@
 /**
- * One dispatched job, from spawn to its final report: jobstart, a heartbeat every beat while
- * it runs (obeying the answer's action), then jobstop/timelimit/killed with the tails. Every
- * report except heartbeats is retried until the server accepts it; a 409 means the job is not
- * ours any more, so the payload is killed and nothing more is reported for it.
+ * One dispatched job, from jobstart to its final report: jobstart first — the payload is
+ * spawned only once the server acknowledged it, so a job the server took back (its jobstart
+ * came too late) is never run — then a heartbeat every beat while it runs (the first ones carry
+ * the payload's pid and start time; the answer's action is obeyed), then
+ * jobstop/timelimit/killed/nonstarter with the tails. Every report except heartbeats is retried
+ * until the server accepts it; a 409 means the job is not ours any more, so the payload is
+ * killed (or never started) and nothing more is reported for it.
  */
 import { type PilotClient, UnreachableError } from './http.ts';
 import { execMode, jobEnvironment } from './job-env.ts';
+import { liveTails } from './live-tails.ts';
 import type { Logger } from './log.ts';
 import type { Options, Settings } from './options.ts';
 import { type PayloadOutcome, type PayloadSpec, type RunningPayload, startPayload } from './payload.ts';
@@ -39,11 +43,15 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
     if (action === 'kill') wanted = 'kill';
     else if (action === 'drain' && wanted === 'none') wanted = 'drain';
   };
-  const send = async (r: Omit<Report, 'jobId'>, retry = true) => {
-    if (!ours) return;
+  /** Sends a report; true when the server accepted it. */
+  const send = async (r: Omit<Report, 'jobId'>, retry = true): Promise<boolean> => {
+    if (!ours) return false;
     try {
       const res = await client.report({ jobId: job.id, ...r }, { until: stop.hard, retry });
-      if (res.ok) return heard(res.action);
+      if (res.ok) {
+        heard(res.action);
+        return true;
+      }
       log.warn(`report ${r.event} refused for good`, {
         job: job.id,
         status: res.status,
@@ -57,11 +65,42 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
       if (!(err instanceof UnreachableError)) throw err;
       log.warn(`report ${r.event} not delivered`, { job: job.id, error: err.message });
     }
+    return false;
   };
 
   log.info('job dispatched', { job: job.id, name: job.name });
   const spec = payloadSpec(job, ctx);
-  const started = typeof spec === 'string' ? { ok: false as const, message: spec } : await startPayload(spec);
+  if (typeof spec === 'string') {
+    log.warn('payload cannot start', { job: job.id, message: spec });
+    await send({ event: 'nonstarter', message: clip(spec, 1024) });
+    return wanted;
+  }
+  if (stop.soft.aborted) {
+    // Stopping: do not start it. The `stopped` report makes the server put it back in the queue.
+    log.info('stopping: job not started', { job: job.id });
+    return wanted;
+  }
+  // The handshake: no payload before the server acknowledged jobstart for this pilot.
+  let acknowledged = false;
+  try {
+    const res = await client.report({ jobId: job.id, event: 'jobstart' }, { until: stop.hard });
+    if (res.ok && res.action !== 'killjob') acknowledged = true;
+    if (res.ok) heard(res.action === 'killjob' ? 'none' : res.action);
+    else
+      log.warn('jobstart refused: not starting the job', {
+        job: job.id,
+        status: res.status,
+        message: res.message,
+      });
+    if (res.ok && res.action === 'killjob')
+      log.info('job ended by the server before it started: not starting it', { job: job.id });
+  } catch (err) {
+    if (!(err instanceof UnreachableError)) throw err;
+    log.warn('jobstart not delivered: not starting the job', { job: job.id, error: err.message });
+  }
+  if (!acknowledged) return wanted;
+
+  const started = await startPayload(spec);
   if (!started.ok) {
     log.warn('payload did not start', { job: job.id, message: started.message });
     await send({ event: 'nonstarter', message: clip(started.message, 1024) });
@@ -69,6 +108,8 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   }
   const p = started.payload;
   payload = p;
+  const startInfo = { pid: p.pid, payloadStartedAt: p.startedAt.toISOString() };
+  let startSent = false;
   log.info('payload started', { job: job.id, pid: p.pid, dir: p.dir });
 
   const graceMs = ctx.options.grace * 1000;
@@ -84,13 +125,19 @@ export async function runJob(job: JobOrder, ctx: JobContext): Promise<PilotActio
   else stop.hard.addEventListener('abort', onHard, { once: true });
 
   try {
-    await send({ event: 'jobstart', pid: p.pid, payloadStartedAt: p.startedAt.toISOString() });
     while (!(await settlesWithin(p.done, ctx.settings.beat * 1000))) {
-      if (!stop.hard.aborted) await send({ event: 'heartbeat', pid: p.pid }, false);
+      if (!stop.hard.aborted) {
+        // The payload's pid and start go with the heartbeats until one is accepted.
+        const ok = await send(
+          { event: 'heartbeat', ...(startSent ? {} : startInfo), ...liveTails(ctx.options.joblog, job.id) },
+          false,
+        );
+        if (ok) startSent = true;
+      }
     }
     const outcome = await p.done;
     log.info('payload ended', { job: job.id, ...summary(outcome) });
-    await send(finalReport(p.pid, outcome));
+    await send({ ...finalReport(p.pid, outcome), payloadStartedAt: startInfo.payloadStartedAt });
   } finally {
     // Only on an exception (401/403 on a report): never leave the payload running.
     p.kill('killed', 'pilot error');

@@ -13,12 +13,18 @@ export interface Wakeups {
   notify(key: string): void;
   /** Resolves true when notified, false when `ms` passed first. */
   wait(key: string, ms: number): Promise<boolean>;
+  /**
+   * Aborted when the client of an HTTP request (by API Gateway request id) went away. Only the
+   * local stack can know this; on Lambda there is no such signal (undefined).
+   */
+  requestGone(requestId: string | undefined): AbortSignal | undefined;
 }
 
 const none: Wakeups = {
   inProcess: false,
   notify() {},
   wait: (_key, ms) => new Promise((resolve) => setTimeout(() => resolve(false), ms)),
+  requestGone: () => undefined,
 };
 
 let current: Wakeups = none;
@@ -32,11 +38,21 @@ export function installWakeups(w: Wakeups): void {
   current = w;
 }
 
-/** The in-process implementation (a map of waiters per key). */
+/** "Client gone" signals of the requests the local HTTP server is serving, by request id. */
+const requests = new Map<string, AbortSignal>();
+
+/** The local HTTP server registers each request's "client gone" signal; returns the unregister. */
+export function trackRequest(requestId: string, signal: AbortSignal): () => void {
+  requests.set(requestId, signal);
+  return () => requests.delete(requestId);
+}
+
+/** The in-process implementation (a map of waiters per key), with the HTTP server's request signals. */
 export function inProcessWakeups(): Wakeups {
   const waiters = new Map<string, Set<() => void>>();
   return {
     inProcess: true,
+    requestGone: (requestId) => (requestId ? requests.get(requestId) : undefined),
     notify(key) {
       const set = waiters.get(key);
       if (!set) return;

@@ -1,5 +1,5 @@
 import { AdjustBody, JobId } from '../../shared/core/job/api.ts';
-import { adjustJob } from '../../shared/db/jobs.ts';
+import { adjustJob } from '../../shared/db/job-transitions.ts';
 import { route } from '../../shared/http/route.ts';
 
 /** Changes a queued job's priority, or holds/releases it. */

@@ -1,5 +1,5 @@
 import { JobId } from '../../shared/core/job/api.ts';
-import { killJob } from '../../shared/db/job-ops.ts';
+import { killJob } from '../../shared/db/job-transitions.ts';
 import { route } from '../../shared/http/route.ts';
 
 export const handler = route({ access: 'operator', path: JobId }, async ({ path, caller }) =>

@@ -1,3 +1,4 @@
+import { jobtypeOfEntity } from '../../shared/core/stats/job-events.ts';
 import { listJobs } from '../../shared/db/jobs.ts';
 import { listJobtypes } from '../../shared/db/jobtypes.ts';
 import { counters } from '../../shared/db/stats.ts';
@@ -16,7 +17,7 @@ export const handler = page({ access: 'viewer', query: JobsQuery }, async ({ que
   // Types known from their counters too: a type needs no settings to have jobs.
   const names = [
     ...types.map((t) => t.name),
-    ...Object.keys(counts).flatMap((k) => (k.startsWith('jobtype#') ? [k.slice('jobtype#'.length)] : [])),
+    ...Object.keys(counts).flatMap((k) => jobtypeOfEntity(k) ?? []),
   ];
   return jobsPage(
     { ...list, query, jobtypes: [...new Set(names)], counts: counts.jobs ?? {} },

@@ -1,15 +1,16 @@
 import { allows } from '../../shared/core/auth/roles.ts';
-import { verifyToken } from '../../shared/db/tokens.ts';
-import { route } from '../../shared/http/route.ts';
+import { ForbiddenError } from '../../shared/core/errors.ts';
+import { route, verifyFrom } from '../../shared/http/route.ts';
 import { htmlResponse, redirect } from '../../shared/monitor/page-route.ts';
 import { signinPage } from '../../shared/monitor/pages/signin.ts';
-import { formBody, isHttps, safeNext, tokenCookie } from '../../shared/monitor/session.ts';
+import { crossSiteReason, formBody, isHttps, safeNext, tokenCookie } from '../../shared/monitor/session.ts';
 
 const MAX_FORM = 8 * 1024;
 
 /**
  * GET /monitor/signin shows the form; POST checks the token and keeps it in an HttpOnly cookie
- * (SameSite=Strict; Secure over https), then goes back to the page that asked for sign-in.
+ * (SameSite=Strict; Secure over https), then goes back to the page that asked for sign-in —
+ * only from this site's own form (a 403 for another origin) and only to a path of this site.
  */
 export const handler = route({ access: 'public' }, async ({ event }) => {
   const nowMs = Date.now();
@@ -17,10 +18,12 @@ export const handler = route({ access: 'public' }, async ({ event }) => {
     const next = safeNext(event.queryStringParameters?.next);
     return htmlResponse(signinPage({ next, nowMs }));
   }
+  const refused = crossSiteReason(event);
+  if (refused) throw new ForbiddenError(`cross-site sign-in refused: ${refused}`);
   const form = formBody(event, MAX_FORM);
   const next = safeNext(form?.get('next') ?? undefined);
   const token = form?.get('token')?.trim() ?? '';
-  const caller = token ? await verifyToken(token) : undefined;
+  const caller = token ? await verifyFrom(event, token) : undefined;
   if (!caller || !allows(caller.role, 'viewer')) {
     const error = !token
       ? 'Enter a token.'

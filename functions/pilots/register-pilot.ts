@@ -1,4 +1,5 @@
 import { config } from '../../shared/config.ts';
+import type { SiteConfig } from '../../shared/core/pilot/api.ts';
 import { PilotRegistration } from '../../shared/core/pilot/pilot.ts';
 import { registerPilot } from '../../shared/db/pilots.ts';
 import { findSite } from '../../shared/db/sites.ts';
@@ -11,7 +12,7 @@ export const handler = route({ access: 'pilot', body: PilotRegistration }, async
     body.site ? findSite(body.site) : undefined,
   ]);
   const c = config();
-  const answer = {
+  const answer: { pilot: typeof pilot; config: SiteConfig } = {
     pilot,
     config: {
       beat: site?.pilotbeat ?? c.P3S_PILOT_BEAT,

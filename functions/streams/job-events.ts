@@ -2,7 +2,7 @@ import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { deltasOf } from '../../shared/core/stats/job-events.ts';
 import { workflowToAdvance } from '../../shared/core/workflow/workflow.ts';
 import { StatsDelta } from '../../shared/db/stats.ts';
-import { advanceWorkflow } from '../../shared/db/workflows.ts';
+import { advanceWorkflow } from '../../shared/db/workflow-runner.ts';
 import { log } from '../../shared/log.ts';
 import { failAll, toChange } from '../../shared/streams/records.ts';
 

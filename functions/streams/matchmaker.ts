@@ -1,7 +1,7 @@
 import type { DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { config } from '../../shared/config.ts';
 import { IN_FLIGHT, type JobState } from '../../shared/core/job/job.ts';
-import { type JobItem, matchRound } from '../../shared/db/dispatch.ts';
+import { matchRound } from '../../shared/db/dispatch.ts';
+import { parseJob } from '../../shared/db/jobs.ts';
 import { log } from '../../shared/log.ts';
 import { failAll, type ImageChange, toChange } from '../../shared/streams/records.ts';
 
@@ -24,12 +24,11 @@ export function triggersMatch(c: ImageChange): boolean {
 export const handler = async (event: DynamoDBStreamEvent): Promise<DynamoDBBatchResponse> => {
   if (!(event.Records ?? []).some((r) => triggersMatch(toChange(r)))) return { batchItemFailures: [] };
   try {
-    const c = config();
     const fresh = (event.Records ?? [])
       .map(toChange)
       .filter((ch) => ch.entity === 'jobs' && ch.new?.qpk && !ch.old?.qpk)
-      .map((ch) => ch.new as JobItem);
-    const n = await matchRound({ staleMs: (c.P3S_LONGPOLL_MAX + c.P3S_HEARTBEAT_TIMEOUT) * 1000, fresh });
+      .map((ch) => parseJob(ch.new!));
+    const n = await matchRound({ fresh });
     log.debug('matchmaker round', { records: event.Records.length, matched: n });
     return { batchItemFailures: [] };
   } catch (err) {

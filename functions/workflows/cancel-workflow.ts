@@ -1,5 +1,5 @@
 import { WorkflowId } from '../../shared/core/workflow/workflow.ts';
-import { cancelWorkflow } from '../../shared/db/workflows.ts';
+import { cancelWorkflow } from '../../shared/db/workflow-runner.ts';
 import { route } from '../../shared/http/route.ts';
 
 /** Cancels a workflow: waiting jobs are cancelled, dispatched and running ones killed. */

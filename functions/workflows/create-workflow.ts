@@ -1,5 +1,5 @@
 import { WorkflowCreate } from '../../shared/core/workflow/workflow.ts';
-import { createWorkflow } from '../../shared/db/workflows.ts';
+import { createWorkflow } from '../../shared/db/workflow-runner.ts';
 import { route } from '../../shared/http/route.ts';
 
 /** Creates a workflow from a DAG template (`state: defined` releases it at once). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { WorkflowId } from '../../shared/core/workflow/workflow.ts';
-import { deleteWorkflow } from '../../shared/db/workflows.ts';
+import { deleteWorkflow } from '../../shared/db/workflow-runner.ts';
 import { route } from '../../shared/http/route.ts';
 
 /** Deletes an ended (or never started) workflow and its jobs; `?force=true` cancels it first. */

@@ -1,5 +1,5 @@
 import { WorkflowListQuery } from '../../shared/core/workflow/workflow.ts';
-import { listWorkflows } from '../../shared/db/workflows.ts';
+import { listWorkflows } from '../../shared/db/workflow-store.ts';
 import { route } from '../../shared/http/route.ts';
 
 /** Workflows, newest first; by state, DAG or user. */

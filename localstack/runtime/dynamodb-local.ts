@@ -50,7 +50,7 @@ function jarDir(): string {
 
 let javaFound = false;
 
-export function checkJava(): void {
+function checkJava(): void {
   if (javaFound) return;
   try {
     execFileSync('java', ['-version'], { stdio: 'ignore' });
@@ -60,7 +60,7 @@ export function checkJava(): void {
   }
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();

@@ -56,7 +56,7 @@ function isText(contentType: string | undefined): boolean {
 }
 
 /** Builds the API Gateway HTTP API (payload 2.0) event for a request. */
-export function toEvent(
+function toEvent(
   req: IncomingMessage,
   url: URL,
   body: Buffer,
@@ -144,14 +144,16 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(b);
 }
 
-/**
- * Serves every httpApi route of serverless.yml with its handler, as API Gateway would.
- * `unavailable(fn)`: a reason to answer 503 instead of invoking `fn` (a dependency is down).
- */
+/** Serves every httpApi route of serverless.yml with its handler, as API Gateway would. */
 export function createHttpServer(
   routes: { fn: LocalFunction; handler: AnyHandler }[],
   onError: (err: unknown) => void,
-  unavailable: (fn: LocalFunction) => string | undefined = () => undefined,
+  hooks: {
+    /** Receives each request's "client went away" signal (held polls end at once); returns the unregister. */
+    trackRequest?: (requestId: string, gone: AbortSignal) => () => void;
+    /** A reason to answer 503 instead of invoking `fn` (a dependency is down). */
+    unavailable?: (fn: LocalFunction) => string | undefined;
+  } = {},
 ): Server {
   const table: Route[] = [];
   for (const { fn, handler } of routes) {
@@ -184,7 +186,7 @@ export function createHttpServer(
           // A malformed %-escape in a path parameter: API Gateway rejects the request too.
           return sendJson(res, 400, { message: 'Bad Request' });
         }
-        const down = unavailable(r.fn);
+        const down = hooks.unavailable?.(r.fn);
         if (down) {
           res.setHeader('retry-after', '1');
           return sendJson(res, 503, {
@@ -194,8 +196,20 @@ export function createHttpServer(
         }
         const body = await readBody(req);
         if (body === 'too_large') return sendJson(res, 413, { message: 'Request Entity Too Large' });
-        const result = await invoke(r.fn, r.handler, toEvent(req, url, body, r, params));
-        return send(res, result);
+        const event = toEvent(req, url, body, r, params);
+        const gone = new AbortController();
+        const onClose = () => {
+          if (!res.writableEnded) gone.abort();
+        };
+        res.once('close', onClose);
+        const untrack = hooks.trackRequest?.(event.requestContext.requestId, gone.signal);
+        try {
+          const result = await invoke(r.fn, r.handler, event);
+          return send(res, result);
+        } finally {
+          untrack?.();
+          res.off('close', onClose);
+        }
       }
       // API Gateway answers unknown routes with 404 {"message":"Not Found"}.
       sendJson(res, pathMatched ? 404 : 404, { message: 'Not Found' });

@@ -17,7 +17,7 @@ export async function loadHandler(fn: LocalFunction): Promise<AnyHandler> {
 }
 
 /** A Lambda-shaped context object. */
-export function lambdaContext(fn: LocalFunction): Context {
+function lambdaContext(fn: LocalFunction): Context {
   const started = Date.now();
   const requestId = randomUUID();
   return {

@@ -218,6 +218,11 @@ export class StreamConsumer {
     });
   }
 
+  /** Nothing waits for delivery and no batch is being delivered (tests wait on it). */
+  get idle(): boolean {
+    return !this.running && !this.pending.length;
+  }
+
   /** Ends the batching window early (a full batch, the replayed batch complete, a stop). */
   private windowDone?: () => void;
   private stopping = false;
@@ -596,6 +601,12 @@ export class StreamReader {
     }
   }
 
+  /** In the idle poll with no kick pending, and every consumer idle: all that was written is handled. */
+  get idle(): boolean {
+    return this.resting && !this.kicked && this.consumers.every((c) => c.idle);
+  }
+  private resting = false;
+
   kick(): void {
     this.kicked = true;
     this.wake?.();
@@ -725,7 +736,9 @@ export class StreamReader {
         continue;
       }
       quickRetry = false;
+      this.resting = true;
       await this.sleep(this.idleMs);
+      this.resting = false;
     }
   }
 }

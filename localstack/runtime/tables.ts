@@ -6,6 +6,7 @@ import {
   type DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { ServerlessModel } from './serverless-config.ts';
@@ -24,7 +25,7 @@ type Props = Record<string, unknown>;
  * The DynamoDB tables declared in serverless.yml, renamed to `<prefix>-<entity>`: the name in the
  * yml is `${self:custom.tablePrefix}-<entity>`, so the entity is what follows the stage prefix.
  */
-export function tableSpecs(
+function tableSpecs(
   model: ServerlessModel,
   prefix: string,
 ): { logicalId: string; entity: string; input: CreateTableCommandInput; ttl?: string }[] {
@@ -80,6 +81,7 @@ export async function ensureTables(
           }),
         );
       }
+      if (!created) await upgradeIndexes(client, s.input);
       const d = await client.send(new DescribeTableCommand({ TableName: s.input.TableName }));
       tables.push({
         logicalId: s.logicalId,
@@ -102,4 +104,45 @@ export async function dropTables(client: DynamoDBClient, prefix: string): Promis
     start = r.LastEvaluatedTableName;
   } while (start);
   await Promise.all(names.map((n) => client.send(new DeleteTableCommand({ TableName: n })).catch(() => {})));
+}
+
+/**
+ * A table kept on disk from an older version of serverless.yml gets the indexes the yml now
+ * declares: a missing index is created, one whose keys or projection changed is dropped and
+ * created again (DynamoDB Local backfills it from the table). Indexes the yml no longer has
+ * are dropped. One change per call, as DynamoDB requires.
+ */
+async function upgradeIndexes(client: DynamoDBClient, spec: CreateTableCommandInput): Promise<void> {
+  const d = await client.send(new DescribeTableCommand({ TableName: spec.TableName }));
+  const have = new Map((d.Table?.GlobalSecondaryIndexes ?? []).map((g) => [g.IndexName!, g]));
+  const want = spec.GlobalSecondaryIndexes ?? [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  for (const [name, g] of have) {
+    const w = want.find((x) => x.IndexName === name);
+    const projection = (p: typeof g.Projection) => ({
+      ProjectionType: p?.ProjectionType,
+      NonKeyAttributes: p?.NonKeyAttributes?.length ? [...p.NonKeyAttributes].sort() : undefined,
+    });
+    if (w && same(w.KeySchema, g.KeySchema) && same(projection(w.Projection), projection(g.Projection)))
+      continue;
+    await client.send(
+      new UpdateTableCommand({
+        TableName: spec.TableName,
+        GlobalSecondaryIndexUpdates: [{ Delete: { IndexName: name } }],
+      }),
+    );
+    have.delete(name);
+  }
+  for (const w of want) {
+    if (have.has(w.IndexName!)) continue;
+    await client.send(
+      new UpdateTableCommand({
+        TableName: spec.TableName,
+        AttributeDefinitions: spec.AttributeDefinitions,
+        GlobalSecondaryIndexUpdates: [
+          { Create: { IndexName: w.IndexName, KeySchema: w.KeySchema, Projection: w.Projection } },
+        ],
+      }),
+    );
+  }
 }

@@ -1,5 +1,5 @@
 /**
- * Data-arrival latency (DESIGN §10: file closed in XRootD / put in S3 → payload started,
+ * Data-arrival latency (docs/design.md §10: file closed in XRootD / put in S3 → payload started,
  * p50 ≤ 1 s): the local stack as its own process, real pilot processes with no-op payloads, and
  * one rule per arrival path. Files arrive one at a time, `--interval` apart, through
  *   xrootd: `xrdcp` into a real XRootD server whose `ofs.notify closew` runs `p3s hook xrootd`
@@ -167,7 +167,8 @@ export async function benchArrival(o: ArrivalOptions = {}): Promise<ArrivalResul
         };
       } else if (path === 'watch') {
         const inbox = mkdtempSync(join(tmpdir(), 'p3s-bench-inbox-'));
-        const w = spawn(process.execPath, [CLI, 'watch', inbox, '--interval', '5'], {
+        // Files are renamed into the inbox, complete: no settle time needed (--settle 0).
+        const w = spawn(process.execPath, [CLI, 'watch', inbox, '--interval', '5', '--settle', '0'], {
           env: { PATH: process.env.PATH, P3S_SERVER: st.url, P3S_TOKEN: st.adminToken },
           stdio: ['ignore', 'pipe', 'inherit'],
         });
@@ -257,7 +258,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   else {
     process.stderr.write('\r\x1b[2K');
     for (const r of results) process.stdout.write(`${formatArrival(r)}\n`);
-    process.stdout.write('target (DESIGN §10): data arrival → payload started p50 ≤ 1 s\n');
+    process.stdout.write('target (docs/design.md §10): data arrival → payload started p50 ≤ 1 s\n');
   }
   process.exit(0);
 }

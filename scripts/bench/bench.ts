@@ -1,5 +1,5 @@
 /**
- * `npm run bench` — the p3s performance check (DESIGN §10). Starts its own local stack (in
+ * `npm run bench` — the p3s performance check (docs/design.md §10). Starts its own local stack (in
  * memory, as a separate process so its CPU is measured apart) and real pilot processes with
  * no-op payloads, submits jobs and prints:
  *   dispatch latency p50/p95/p99 (job definedAt → the payload's own start timestamp),
@@ -227,5 +227,5 @@ if (opt.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 process.stdout.write(
   opt.json
     ? ''
-    : 'targets (DESIGN §10): latency p50 ≤ 100 ms, p99 ≤ 1 s; ≥ 200 jobs/s with 50 pilots; ≤ 10 ms stack CPU per job; data arrival → payload started p50 ≤ 1 s\n',
+    : 'targets (docs/design.md §10): latency p50 ≤ 100 ms, p99 ≤ 1 s; ≥ 200 jobs/s with 50 pilots; ≤ 10 ms stack CPU per job; data arrival → payload started p50 ≤ 1 s\n',
 );

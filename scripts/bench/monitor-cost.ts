@@ -68,6 +68,7 @@ async function fill(n: number) {
       JobSubmission.parse({
         name: `bench-${submitted + i}`,
         jobtype: `type${(submitted + i) % TYPES}`,
+        payload: '/bin/true',
         user: `user${(submitted + i) % 7}`,
         state: 'held',
       }),

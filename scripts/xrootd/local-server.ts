@@ -1,16 +1,21 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { notifyMsgLine } from '../../shared/core/data/xrootd.ts';
 
 /**
  * A throw-away XRootD data server for tests and the benchmark, configured like xrd.cfg next to
  * this file: runs as `nobody` (xrootd refuses root), on a free port, with `ofs.notify closew`
- * piped into `hookCommand` (a shell command line run by /bin/sh as nobody).
+ * piped into `hookCommand` (a shell command line run by /bin/sh as nobody) and the keyed
+ * `ofs.notifymsg` (a fresh key, also exported to the hook as P3S_XROOTD_KEY).
  */
 export interface LocalXrootd {
   port: number;
+  /** The notify key in the config (undefined with `legacyNotifyMsg`). */
+  key?: string;
   /** `root://127.0.0.1:<port>/` — prefix of the files' locations. */
   url: string;
   dir: string;
@@ -52,7 +57,10 @@ export async function startXrootd(opts: {
   hookCommand: string;
   /** Environment for the hook, written into its wrapper script. */
   hookEnv?: Record<string, string>;
+  /** The pre-key message `closew $LFN size=$FSIZE tid=$TID`, no key (to test the legacy format). */
+  legacyNotifyMsg?: boolean;
 }): Promise<LocalXrootd> {
+  const key = opts.legacyNotifyMsg ? undefined : randomBytes(24).toString('base64url');
   const nobody = { uid: 65534, gid: 65534 };
   const dir = mkdtempSync(join(tmpdir(), 'p3s-xrootd-'));
   chmodSync(dir, 0o755);
@@ -61,7 +69,7 @@ export async function startXrootd(opts: {
   const hookLog = join(dir, 'hook.log');
   const wrapper = join(dir, 'p3s-hook.sh');
   const port = await freeAnyPort();
-  const env = Object.entries(opts.hookEnv ?? {})
+  const env = Object.entries({ ...(key ? { P3S_XROOTD_KEY: key } : {}), ...opts.hookEnv })
     .map(([k, v]) => `export ${k}='${v.replace(/'/g, `'\\''`)}'`)
     .join('\n');
   writeFileSync(
@@ -81,7 +89,7 @@ export async function startXrootd(opts: {
       `all.adminpath ${join(dir, 'admin')}`,
       `all.pidpath ${join(dir, 'run')}`,
       `ofs.notify closew |${wrapper}`,
-      'ofs.notifymsg closew closew $LFN size=$FSIZE tid=$TID',
+      key ? notifyMsgLine(key) : 'ofs.notifymsg closew closew $LFN size=$FSIZE tid=$TID',
       '',
     ].join('\n'),
     { mode: 0o644 },
@@ -120,6 +128,7 @@ export async function startXrootd(opts: {
   }
   return {
     port,
+    key,
     url,
     dir,
     hookLog,

@@ -54,3 +54,20 @@ export class PayloadTooLargeError extends P3sError {
     super('too_large', `request body exceeds ${limit} bytes`);
   }
 }
+
+/** A JSON route called with another body type (e.g. a form or text/plain). → 415 */
+export class UnsupportedMediaTypeError extends P3sError {
+  constructor(message: string) {
+    super('unsupported_media_type', message);
+  }
+}
+
+/** Too many failed authentications from one address. → 429 (with Retry-After) */
+export class RateLimitedError extends P3sError {
+  constructor(
+    message: string,
+    readonly retryAfterS: number,
+  ) {
+    super('rate_limited', message, { retryAfterS });
+  }
+}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { config } from '../config.ts';
 import type { Announcement, DataState, Trigger } from '../core/data/data.ts';
 import { stateOf } from '../core/data/data.ts';
 import { datatypeOf } from '../core/data/datatype.ts';
@@ -7,27 +8,42 @@ import { type FileFacts, ruleMatches, type TriggerRule, type WorkflowAction } fr
 import { sampledIn } from '../core/data/sampling.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { JobSubmission } from '../core/job/job.ts';
+import { arrivalDeltas } from '../core/stats/job-events.ts';
+import { uuidFrom } from '../core/util/ids.ts';
+import { nowIso } from '../core/util/time.ts';
 import { log } from '../log.ts';
-import { appendTrigger, claimName, finishData, insertData, noteAnnouncement, reclaimData } from './data.ts';
+import {
+  appendTrigger,
+  claimName,
+  finishData,
+  insertData,
+  noteAnnouncement,
+  pendingData,
+  reclaimData,
+} from './data.ts';
 import { listDatatypes } from './datatypes.ts';
-import { createJobs } from './jobs.ts';
+import { createJobs, existingJobIds } from './jobs.ts';
 import { getJobtypes } from './jobtypes.ts';
 import { listRules, takeWindowSlot } from './rules.ts';
 import { StatsDelta } from './stats.ts';
-import { createWorkflowForFile as startWorkflowForFile } from './workflows.ts';
+import { createWorkflowForFile as startWorkflowForFile } from './workflow-runner.ts';
+import { workflowExists } from './workflow-store.ts';
 
 /**
- * Data arrival (DESIGN §6): register a file, and — only the first time its location is seen —
+ * Data arrival (docs/design.md §6): register a file, and — only the first time its location is seen —
  * fire the enabled trigger rules that match it. Every source (S3 function, `POST /data` from
  * the XRootD hook, the directory watcher or a user) comes through `registerFiles`.
  */
 
 /**
- * A file still `new` this long after its registration began was abandoned by a registration
- * that died between the Put and the triggers (Lambda timeouts are ≤ 30 s here); the next
- * announcement takes it over and fires the rules that have not run yet.
+ * A file still `new` `P3S_DATA_RECLAIM_AFTER` seconds (60 by default) after its registration
+ * began was abandoned by a registration that died between the Put and the triggers (Lambda
+ * timeouts are ≤ 30 s here): the sweeper (shared/db/sweeper.ts), or the next announcement if it
+ * comes first, takes it over and fires the rules that have not recorded an outcome. Work a dead
+ * attempt created but did not record is found again, not made twice: a rule's jobs and
+ * workflow have ids derived from (file, rule) and are written conditionally.
  */
-export const RECLAIM_AFTER_MS = 60_000;
+const reclaimAfterMs = () => config().P3S_DATA_RECLAIM_AFTER * 1000;
 
 /** Files of one batch registered in parallel (each costs a few sequential writes). */
 const CONCURRENCY = 8;
@@ -50,6 +66,23 @@ interface Context {
   typeSampling: Map<string, number | undefined>;
   user?: string;
   stats: StatsDelta;
+  /** A takeover: before taking a dedupe claim or a window slot, look for work already made. */
+  resumed?: boolean;
+}
+
+/** What rules, datatypes and job type sampling a registration (or a takeover) works with. */
+async function contextFor(user: string | undefined): Promise<Context> {
+  const [rules, datatypes] = await Promise.all([listRules(), listDatatypes()]);
+  const enabled = rules.filter((r) => r.enabled);
+  const types = enabled.flatMap((r) => ('jobs' in r.action ? r.action.jobs.map((j) => j.jobtype) : []));
+  const jobtypes = types.length ? await getJobtypes(types) : new Map();
+  return {
+    rules: enabled,
+    datatypes,
+    typeSampling: new Map([...jobtypes].map(([k, v]) => [k, v.sampling])),
+    user,
+    stats: new StatsDelta(),
+  };
 }
 
 /**
@@ -61,17 +94,7 @@ export async function registerFiles(
   files: readonly Announcement[],
   opts: { user?: string } = {},
 ): Promise<RegisterResult[]> {
-  const [rules, datatypes] = await Promise.all([listRules(), listDatatypes()]);
-  const enabled = rules.filter((r) => r.enabled);
-  const types = enabled.flatMap((r) => ('jobs' in r.action ? r.action.jobs.map((j) => j.jobtype) : []));
-  const jobtypes = types.length ? await getJobtypes(types) : new Map();
-  const ctx: Context = {
-    rules: enabled,
-    datatypes,
-    typeSampling: new Map([...jobtypes].map(([k, v]) => [k, v.sampling])),
-    user: opts.user,
-    stats: new StatsDelta(),
-  };
+  const ctx = await contextFor(opts.user);
   const results: RegisterResult[] = new Array(files.length);
   // The same location twice in one batch: the later ones wait for the first, then repeat.
   const firstOf = new Map<string, Promise<unknown>>();
@@ -127,38 +150,109 @@ async function registerOne(f: Announcement, id: string, ctx: Context): Promise<R
     nowMs,
     settled && { state: stateOf(settled), triggers: settled },
   );
+  if (inserted)
+    for (const d of arrivalDeltas(f.source, nowIso(nowMs))) ctx.stats.add(d.pk, d.sk, d.attr, d.n, d.ttlDays);
   if (inserted && settled) {
     ctx.stats.add('count', `data#${String(inserted.state)}`, 'n', 1);
     return resultOf(inserted, true);
   }
-  let done: Trigger[] = [];
   if (!inserted) {
     const existing = await noteAnnouncement(id, nowMs);
     if (!existing) throw new Error(`data ${id} vanished while being announced again`);
-    const stuck =
-      existing.state === 'new' &&
-      typeof existing.claimedAt === 'string' &&
-      nowMs - Date.parse(existing.claimedAt) > RECLAIM_AFTER_MS &&
-      (await reclaimData(id, existing.claimedAt, nowMs));
-    if (!stuck) return resultOf(existing, false);
-    done = (existing.triggers as Trigger[] | undefined) ?? [];
-    log.warn('taking over a file whose registration did not finish', { id, location: f.location });
-    // Facts as first registered (this announcement may carry another size or source).
-    Object.assign(facts, {
-      size: existing.size,
-      datatype: existing.datatype,
-      source: existing.source,
-    });
+    const taken = abandoned(existing, nowMs)
+      ? await reclaimData(id, String(existing.claimedAt), nowMs)
+      : undefined;
+    if (!taken) return resultOf(existing, false);
+    return resultOf(await resume(taken, ctx, nowMs), true);
   }
-  const triggers = [...done, ...(await fireRules(facts, ctx, new Set(done.map((t) => t.rule)), nowMs))];
+  return resultOf(await runRules(facts, [], ctx, nowMs), true);
+}
+
+/** Whether a file's registration began long enough ago to count as dead. */
+function abandoned(item: Record<string, unknown>, nowMs: number): boolean {
+  return (
+    item.state === 'new' &&
+    typeof item.claimedAt === 'string' &&
+    nowMs - Date.parse(item.claimedAt) > reclaimAfterMs()
+  );
+}
+
+/** Fires the matching rules not in `done`, then records every outcome and the file's final state. */
+async function runRules(
+  facts: FileFacts & { id: string },
+  done: Trigger[],
+  ctx: Context,
+  nowMs: number,
+): Promise<Record<string, unknown>> {
+  const skip = new Set(done.map((t) => t.rule));
+  const triggers = [...done, ...(await fireRules(facts, ctx, skip, nowMs))];
   const state = stateOf(triggers);
-  const item = await finishData(id, {
+  const item = await finishData(facts.id, {
     state,
     triggers,
     jobIds: triggers.flatMap((t) => t.jobs ?? []),
   });
   ctx.stats.add('count', `data#${state}`, 'n', 1);
-  return resultOf(item, true);
+  return item;
+}
+
+/**
+ * Finishes a registration taken over (by `reclaimData`) from one that died: the rules that
+ * recorded no outcome run again, with the file's facts as first registered (a re-announcement
+ * may carry another size or source). Work the dead attempt created is found, not duplicated.
+ */
+async function resume(
+  item: Record<string, unknown>,
+  ctx: Context,
+  nowMs: number,
+): Promise<Record<string, unknown>> {
+  const facts: FileFacts & { id: string } = {
+    id: String(item.id),
+    location: String(item.location),
+    name: String(item.name),
+    size: item.size as number | undefined,
+    datatype: item.datatype as string | undefined,
+    source: item.source as FileFacts['source'],
+  };
+  log.warn('taking over a file whose registration did not finish', {
+    id: facts.id,
+    location: facts.location,
+  });
+  return runRules(facts, (item.triggers as Trigger[] | undefined) ?? [], { ...ctx, resumed: true }, nowMs);
+}
+
+/**
+ * The sweeper's part (shared/db/sweeper.ts): takes over at most `limit` files whose registration
+ * began more than `P3S_DATA_RECLAIM_AFTER` ago and is still `new`, and finishes each. A file
+ * announced again meanwhile is taken over by exactly one of them (`reclaimData` is conditional
+ * on the claim time both saw). A file whose rules fail again is logged and left `new`: it is
+ * retried once its new claim is as old. Returns how many files were finished and how many failed.
+ */
+export async function resumeAbandoned(
+  nowMs: number,
+  limit: number,
+): Promise<{ resumed: number; failed: number }> {
+  const out = { resumed: 0, failed: 0 };
+  const stuck = await pendingData(nowIso(nowMs - reclaimAfterMs()), limit);
+  if (!stuck.length) return out;
+  const ctx = await contextFor(undefined);
+  try {
+    for (const it of stuck) {
+      if (!abandoned(it, nowMs)) continue;
+      try {
+        const taken = await reclaimData(String(it.id), String(it.claimedAt), nowMs);
+        if (!taken) continue;
+        await resume(taken, ctx, nowMs);
+        out.resumed++;
+      } catch (err) {
+        out.failed++;
+        log.error('sweeper: file registration not finished', { id: String(it.id), err: String(err) });
+      }
+    }
+  } finally {
+    await ctx.stats.flush().catch((err) => log.warn('data counters not updated', { err: String(err) }));
+  }
+  return out;
 }
 
 function resultOf(item: Record<string, unknown>, created: boolean): RegisterResult {
@@ -213,7 +307,7 @@ async function fireRules(
   const out: Trigger[] = [];
   for (const [i, rule] of matching.entries()) {
     const t = await fireRule(rule, f, ctx, nowMs);
-    // The last outcome is stored with the final state; earlier ones at once (see RECLAIM_AFTER_MS).
+    // The last outcome is stored with the final state; earlier ones at once (see reclaimAfterMs).
     if (i < matching.length - 1) await appendTrigger(f.id, t);
     out.push(t);
   }
@@ -229,23 +323,32 @@ async function fireRule(
   const base = { rule: rule.name };
   if (sampledOut(rule, f, ctx)) return { ...base, outcome: 'sampled' };
   const templates = sampledTemplates(rule, f, ctx);
-  if (rule.dedupe === 'name' && !(await claimName(rule.name, nameHash(f.name), nowMs)))
-    return { ...base, outcome: 'duplicate', message: `a file named ${f.name} already triggered this rule` };
-  if (rule.limit && !(await takeWindowSlot(rule.name, rule.limit, nowMs)))
-    return {
-      ...base,
-      outcome: 'limited',
-      message: `at most ${rule.limit.files} file(s) per ${rule.limit.window} s`,
-    };
+  // Ids derived from (file, rule): a takeover that runs this rule again writes the same items.
+  const ids = templates.map((t) => uuidFrom('job', f.id, rule.name, String(templateIndex(rule, t))));
+  const workflowId = uuidFrom('workflow', f.id, rule.name);
+  // A dead attempt that got as far as creating the work passed dedupe and the window limit
+  // then; asking again would now answer `duplicate` or `limited` for work that exists.
+  const made = ctx.resumed && (await workMade(rule, ids, workflowId));
+  if (!made) {
+    if (rule.dedupe === 'name' && !(await claimName(rule.name, nameHash(f.name), f.id, nowMs)))
+      return { ...base, outcome: 'duplicate', message: `a file named ${f.name} already triggered this rule` };
+    if (rule.limit && !(await takeWindowSlot(rule.name, rule.limit, nowMs)))
+      return {
+        ...base,
+        outcome: 'limited',
+        message: `at most ${rule.limit.files} file(s) per ${rule.limit.window} s`,
+      };
+  }
   try {
     if ('workflow' in rule.action) {
-      const workflowId = await createWorkflowForFile(rule.action.workflow, rule, f);
+      await createWorkflowForFile(rule.action.workflow, rule, f, workflowId);
       return { ...base, outcome: 'workflow', workflowId };
     }
     const jobs = await createJobs(templates, {
       user: rule.user,
       inputFile: f.location,
       extra: { dataId: f.id, rule: rule.name },
+      ids,
     });
     return { ...base, outcome: 'jobs', jobs: jobs.map((j) => j.id) };
   } catch (err) {
@@ -255,16 +358,28 @@ async function fireRule(
   }
 }
 
+/** A template's position in its rule (stable whatever sampling keeps). */
+function templateIndex(rule: TriggerRule, t: JobSubmission): number {
+  return 'jobs' in rule.action ? rule.action.jobs.indexOf(t) : -1;
+}
+
+/** Whether an earlier attempt created any of this rule's work for the file. */
+async function workMade(rule: TriggerRule, jobIds: string[], workflowId: string): Promise<boolean> {
+  if ('workflow' in rule.action) return workflowExists(workflowId);
+  return (await existingJobIds(jobIds)).size > 0;
+}
+
 /**
  * Hook point for workflow rules (`action.workflow`): creates and defines a workflow from
  * `action.dag` for the file (shared/db/workflows.ts; every job gets P3S_INPUT_FILE = the file's
  * location) and returns its id. An unknown DAG or bad fileinfo/jobinfo is a ValidationError,
  * recorded as the trigger's `error`.
  */
-export async function createWorkflowForFile(
+async function createWorkflowForFile(
   action: WorkflowAction,
   rule: TriggerRule,
   file: FileFacts & { id: string },
+  id: string,
 ): Promise<string> {
-  return startWorkflowForFile(action, { rule: rule.name, user: rule.user, file });
+  return startWorkflowForFile(action, { rule: rule.name, user: rule.user, file, id });
 }

@@ -3,6 +3,7 @@ import { config } from '../config.ts';
 import { ValidationError } from '../core/errors.ts';
 import { nowIso } from '../core/util/time.ts';
 import { db } from './client.ts';
+import { anyOf } from './filters.ts';
 
 /**
  * Listing cursors and the day-by-day walk over a `<X>#<day>` list index, shared by the listings
@@ -54,6 +55,43 @@ export async function queryFrom(cmd: QueryCommand): Promise<QueryCommandOutput> 
   }
 }
 
+/**
+ * What one listing request may read: `P3S_LIST_READ_BUDGET` index items (never fewer than the
+ * page asks for), counted as DynamoDB reads them (ScannedCount, before filters), each query at
+ * least one. A filter that matches little would otherwise read every item of every day in the
+ * retention window in one request: at volume a timeout for the caller and a cheap way to burn
+ * read capacity. A page that spends it ends early with a cursor to continue and
+ * `searchedBackTo`, the time it reached.
+ */
+export class ReadBudget {
+  private left: number;
+  constructor(pageSize: number, amount = Math.max(config().P3S_LIST_READ_BUDGET, pageSize)) {
+    this.left = amount;
+  }
+  /** `n` budgets that share this one, for listings that read in parallel. */
+  split(n: number): ReadBudget[] {
+    const each = Math.max(1, Math.floor(this.left / n));
+    this.left = 0;
+    return Array.from({ length: n }, () => new ReadBudget(0, each));
+  }
+  /** The `Limit` of the next query: what it would read, within what is left. */
+  cap(wanted: number): number {
+    return Math.max(1, Math.min(wanted, this.left));
+  }
+  spend(r: { ScannedCount?: number; Count?: number }): void {
+    this.left -= Math.max(1, r.ScannedCount ?? r.Count ?? 0);
+  }
+  get spent(): boolean {
+    return this.left <= 0;
+  }
+}
+
+/** The start of a YYYY-MM-DD day, or `since` when that is later (where a walk of that day ended). */
+export const dayStart = (day: string, since?: string): string => {
+  const start = `${day}T00:00:00.000Z`;
+  return since && since > start ? since : start;
+};
+
 /** The day before a YYYY-MM-DD day. */
 export function prevDay(day: string): string {
   return new Date(Date.parse(`${day}T00:00:00Z`) - 86400_000).toISOString().slice(0, 10);
@@ -91,6 +129,7 @@ export async function listNewestByDay(q: {
   table: string;
   prefix: string;
   timeAttr: string;
+  /** Attribute → a value, or a list of values (any of them); undefined = no filter. */
   equals: Record<string, unknown>;
   since?: string;
   until?: string;
@@ -98,7 +137,7 @@ export async function listNewestByDay(q: {
   cursor?: string;
   /** Attributes to read (all when absent). */
   projection?: readonly string[];
-}): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }> {
+}): Promise<{ items: Record<string, unknown>[]; nextCursor?: string; searchedBackTo?: string }> {
   const since = utcIso(q.since);
   const until = utcIso(q.until);
   if (since && until && since > until) return { items: [] };
@@ -109,10 +148,8 @@ export async function listNewestByDay(q: {
   const values: Record<string, unknown> = {};
   const filters: string[] = [];
   for (const [k, v] of Object.entries(q.equals)) {
-    if (v === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = v;
-    filters.push(`#${k} = :${k}`);
+    const term = anyOf(k, v, names, values);
+    if (term) filters.push(term);
   }
   // A key condition takes one range condition: BETWEEN when both ends are given.
   let range = '';
@@ -131,6 +168,7 @@ export async function listNewestByDay(q: {
   let day = lastDay;
   let start = cursor.key;
   const out: Record<string, unknown>[] = [];
+  const budget = new ReadBudget(q.limit);
   while (day >= firstDay) {
     do {
       const r = await queryFrom(
@@ -143,10 +181,11 @@ export async function listNewestByDay(q: {
           ExpressionAttributeNames: Object.keys(names).length ? names : undefined,
           ExpressionAttributeValues: { ...values, ':lpk': `${q.prefix}${day}` },
           ScanIndexForward: false,
-          Limit: Math.max(q.limit - out.length, 1) * (filters.length ? 4 : 1),
+          Limit: budget.cap(Math.max(q.limit - out.length, 1) * (filters.length ? 4 : 1)),
           ExclusiveStartKey: start,
         }),
       );
+      budget.spend(r);
       for (const it of r.Items ?? []) if (out.length < q.limit) out.push(it);
       start = r.LastEvaluatedKey;
       if (out.length >= q.limit) {
@@ -155,8 +194,18 @@ export async function listNewestByDay(q: {
         const key = { id: last.id, lpk: last.lpk, [q.timeAttr]: last[q.timeAttr] };
         return { items: out, nextCursor: encodeCursor({ day, key }) };
       }
+      // Out of budget: continue after the last item read (every match before it was returned).
+      if (start && budget.spent)
+        return {
+          items: out,
+          nextCursor: encodeCursor({ day, key: start }),
+          searchedBackTo: String(start[q.timeAttr]),
+        };
     } while (start);
+    const walked = day;
     day = prevDay(day);
+    if (budget.spent && day >= firstDay)
+      return { items: out, nextCursor: encodeCursor({ day }), searchedBackTo: dayStart(walked, since) };
   }
   return { items: out };
 }

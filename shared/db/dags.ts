@@ -8,6 +8,7 @@ import { type DagUpload, dagFromUpload } from '../core/workflow/workflow.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { listDatatypes } from './datatypes.ts';
+import { DAG_FIELDS, pick } from './items.ts';
 
 /**
  * DAG templates, keyed by name. The DAG itself is stored gzipped in `body`: a GraphML upload may
@@ -31,29 +32,15 @@ export interface DagSummary {
 
 export type StoredDag = DagSummary & Pick<Dag, 'vertices' | 'edges'>;
 
-const SUMMARY_ATTRS = [
-  'name',
-  'description',
-  'nvertices',
-  'nedges',
-  'roots',
-  'jobtypes',
-  'datatypes',
-  'user',
-  'createdAt',
-  'updatedAt',
-] as const;
+/** What a listing reads: the summary's fields, never the packed body. */
+const SUMMARY_ATTRS = Object.keys(DAG_FIELDS);
 
 /** Packs a JSON value for a binary attribute (also used for workflow snapshots). */
 export const pack = (value: unknown): Uint8Array => gzipSync(JSON.stringify(value));
 export const unpack = <T>(body: unknown): T =>
   JSON.parse(gunzipSync(body as Uint8Array).toString('utf8')) as T;
 
-function summaryOf(item: Record<string, unknown>): DagSummary {
-  const out: Record<string, unknown> = {};
-  for (const k of SUMMARY_ATTRS) if (item[k] !== undefined) out[k] = item[k];
-  return out as unknown as DagSummary;
-}
+const summaryOf = (item: Record<string, unknown>): DagSummary => pick(DAG_FIELDS, item);
 
 /**
  * Validates an upload (GraphML or JSON) against the registered datatypes and stores it. A name

@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { config, tableName } from '../config.ts';
 import type { Data, DataState, Trigger } from '../core/data/data.ts';
 import type { Source } from '../core/data/location.ts';
@@ -7,22 +7,22 @@ import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { listNewestByDay } from './cursor.ts';
-import { dayPartition } from './items.ts';
+import { DATA_FIELDS, dayPartition, LIST_PREFIX, pick } from './items.ts';
 
 /**
  * Registered files. Key: `id` = hash of the normalised location (so registration is idempotent
  * by a conditional Put); listing by registration day through the `list` index (`lpk` = D#day).
+ * A file whose rules are still running (`new`) is also in the sparse `pending` index (`ppk`,
+ * ordered by `claimedAt`), where the sweeper finds registrations that died part-way.
  * Items expire after the retention period (TTL).
  */
 const table = () => tableName('data');
 
-const INTERNAL = ['lpk', 'ttl', 'claimedAt'] as const;
+/** The one partition of the `pending` index: only files still `new` carry it. */
+const PENDING = 'new';
 
-export function toData(item: Record<string, unknown>): Data {
-  const out: Record<string, unknown> = { ...item };
-  for (const k of INTERNAL) delete out[k];
-  return out as unknown as Data;
-}
+/** A file as the API shows it (never its index key, TTL or registration claim). */
+const toData = (item: Record<string, unknown>): Data => pick(DATA_FIELDS, item);
 
 /** What a registration stores about a new file (the rest is set here). */
 export type NewData = Pick<
@@ -48,8 +48,9 @@ export async function insertData(
     registeredAt: now,
     updatedAt: now,
     claimedAt: final ? undefined : now,
+    ppk: final ? undefined : PENDING,
     announced: 1,
-    lpk: dayPartition('D', now),
+    lpk: dayPartition('data', now),
     ttl: ttlAfterDays(config().P3S_RETENTION_DAYS, nowMs),
   };
   try {
@@ -88,11 +89,16 @@ export async function noteAnnouncement(
 
 /**
  * Takes over a file stuck in `new` (its first registration died between the Put and the
- * triggers): succeeds for exactly one caller, conditioned on the claim time it saw.
+ * triggers): succeeds for exactly one caller, conditioned on the claim time it saw, and returns
+ * the item as taken over (undefined for every other caller).
  */
-export async function reclaimData(id: string, seenClaimedAt: string, nowMs = Date.now()): Promise<boolean> {
+export async function reclaimData(
+  id: string,
+  seenClaimedAt: string,
+  nowMs = Date.now(),
+): Promise<Record<string, unknown> | undefined> {
   try {
-    await db().send(
+    const r = await db().send(
       new UpdateCommand({
         TableName: table(),
         Key: { id },
@@ -100,13 +106,32 @@ export async function reclaimData(id: string, seenClaimedAt: string, nowMs = Dat
         ConditionExpression: '#s = :new AND claimedAt = :seen',
         ExpressionAttributeNames: { '#s': 'state' },
         ExpressionAttributeValues: { ':now': nowIso(nowMs), ':new': 'new', ':seen': seenClaimedAt },
+        ReturnValues: 'ALL_NEW',
       }),
     );
-    return true;
+    return r.Attributes;
   } catch (err) {
-    if (isConditionFailed(err)) return false;
+    if (isConditionFailed(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * Files whose registration began before `claimedBefore` and is still `new`, oldest claim first,
+ * at most `limit` (one query of the sparse `pending` index: its size is the number of files
+ * being registered right now, never the history).
+ */
+export async function pendingData(claimedBefore: string, limit: number): Promise<Record<string, unknown>[]> {
+  const r = await db().send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: 'pending',
+      KeyConditionExpression: 'ppk = :p AND claimedAt < :t',
+      ExpressionAttributeValues: { ':p': PENDING, ':t': claimedBefore },
+      Limit: limit,
+    }),
+  );
+  return r.Items ?? [];
 }
 
 /** Records what the file's rules did and its final state. */
@@ -115,9 +140,9 @@ export async function finishData(
   r: { state: DataState; triggers: Trigger[]; jobIds: string[] },
 ): Promise<Record<string, unknown>> {
   const values: Record<string, unknown> = { ':s': r.state, ':t': r.triggers, ':now': nowIso() };
-  let expr = 'SET #s = :s, triggers = :t, updatedAt = :now REMOVE claimedAt';
+  let expr = 'SET #s = :s, triggers = :t, updatedAt = :now REMOVE claimedAt, ppk';
   if (r.jobIds.length) {
-    expr = 'SET #s = :s, triggers = :t, updatedAt = :now, jobIds = :j REMOVE claimedAt';
+    expr = 'SET #s = :s, triggers = :t, updatedAt = :now, jobIds = :j REMOVE claimedAt, ppk';
     values[':j'] = r.jobIds;
   }
   const out = await db().send(
@@ -133,7 +158,7 @@ export async function finishData(
   return out.Attributes!;
 }
 
-export async function getDataItem(id: string): Promise<Record<string, unknown> | undefined> {
+async function getDataItem(id: string): Promise<Record<string, unknown> | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
   return r.Item;
 }
@@ -145,9 +170,10 @@ export async function getData(id: string): Promise<Data> {
 }
 
 export interface DataFilter {
-  state?: DataState;
-  source?: Source;
-  datatype?: string;
+  /** One value, or a list meaning any of them. */
+  state?: DataState | readonly DataState[];
+  source?: Source | readonly Source[];
+  datatype?: string | readonly string[];
   name?: string;
   since?: string;
   until?: string;
@@ -155,11 +181,16 @@ export interface DataFilter {
   cursor?: string;
 }
 
-/** Files newest first, one registration day (index partition) after another, back to `since`. */
-export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCursor?: string }> {
+/**
+ * Files newest first, one registration day (index partition) after another, back to `since`,
+ * within the read budget (`searchedBackTo` when a page ended on it).
+ */
+export async function listData(
+  f: DataFilter,
+): Promise<{ data: Data[]; nextCursor?: string; searchedBackTo?: string }> {
   const r = await listNewestByDay({
     table: table(),
-    prefix: 'D#',
+    prefix: `${LIST_PREFIX.data}#`,
     timeAttr: 'registeredAt',
     equals: { state: f.state, source: f.source, datatype: f.datatype, name: f.name },
     since: f.since,
@@ -167,7 +198,7 @@ export async function listData(f: DataFilter): Promise<{ data: Data[]; nextCurso
     limit: f.limit,
     cursor: f.cursor,
   });
-  return { data: r.items.map(toData), nextCursor: r.nextCursor };
+  return { data: r.items.map(toData), nextCursor: r.nextCursor, searchedBackTo: r.searchedBackTo };
 }
 
 /**
@@ -186,21 +217,29 @@ export async function appendTrigger(id: string, t: Trigger): Promise<void> {
 }
 
 /**
- * Name dedupe (rules with `dedupe: "name"`): true for the first file of this name for the rule,
- * false afterwards. A marker item in the data table (never listed: it has no `lpk`), expiring
- * with the retention period.
+ * Name dedupe (rules with `dedupe: "name"`): true for the first file of this name for the rule
+ * — and again for that same file (`dataId`), so a registration taken over after a crash keeps
+ * the claim its first attempt made — false for any other file. A marker item in the data table
+ * (never listed: it has no `lpk`), expiring with the retention period.
  */
-export async function claimName(rule: string, nameHash: string, nowMs = Date.now()): Promise<boolean> {
+export async function claimName(
+  rule: string,
+  nameHash: string,
+  dataId: string,
+  nowMs = Date.now(),
+): Promise<boolean> {
   try {
     await db().send(
       new PutCommand({
         TableName: table(),
         Item: {
           id: `dedupe#${rule}#${nameHash}`,
+          dataId,
           at: nowIso(nowMs),
           ttl: ttlAfterDays(config().P3S_RETENTION_DAYS, nowMs),
         },
-        ConditionExpression: 'attribute_not_exists(id)',
+        ConditionExpression: 'attribute_not_exists(id) OR dataId = :me',
+        ExpressionAttributeValues: { ':me': dataId },
       }),
     );
     return true;

@@ -1,10 +1,11 @@
-import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import type { Datatype } from '../core/data/datatype.ts';
 import { NotFoundError } from '../core/errors.ts';
 import { nowIso } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { DATATYPE_FIELDS, pick } from './items.ts';
 
 /** Datatypes (name → extension), keyed by name. A small table: listing is a Scan. */
 const table = () => tableName('datatypes');
@@ -18,18 +19,12 @@ export async function putDatatype(d: Datatype, user?: string): Promise<StoredDat
   return item;
 }
 
-export async function getDatatype(name: string): Promise<StoredDatatype> {
-  const r = await db().send(new GetCommand({ TableName: table(), Key: { name } }));
-  if (!r.Item) throw new NotFoundError('datatype', name);
-  return r.Item as StoredDatatype;
-}
-
 export async function listDatatypes(): Promise<StoredDatatype[]> {
   const out: StoredDatatype[] = [];
   let start: Record<string, unknown> | undefined;
   do {
     const r = await db().send(new ScanCommand({ TableName: table(), ExclusiveStartKey: start }));
-    out.push(...((r.Items ?? []) as StoredDatatype[]));
+    out.push(...(r.Items ?? []).map((it) => pick(DATATYPE_FIELDS, it)));
     start = r.LastEvaluatedKey;
   } while (start);
   return out.sort((a, b) => a.name.localeCompare(b.name));

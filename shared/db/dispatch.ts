@@ -1,130 +1,82 @@
-import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+/**
+ * The matching policy: which queued job goes to which pilot — a pilot's own poll (`claimNext`,
+ * the fast path) and the stream-triggered matchmaker (`matchRound`) — over the queue partitions
+ * a pilot may read (docs/matching.md). The claim itself, like every job state change, is
+ * shared/db/job-transitions.ts.
+ */
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
-import { ConflictError, NotFoundError } from '../core/errors.ts';
-import { IN_FLIGHT, type Job, type JobState, queuePartition } from '../core/job/job.ts';
-import { nowIso } from '../core/util/time.ts';
-import { log } from '../log.ts';
-import { pilotKey, wakeups } from '../wakeups.ts';
+import { type Job, queuePartition } from '../core/job/job.ts';
+import { freeSlots, type Jobtype } from '../core/jobtype/jobtype.ts';
 import { db } from './client.ts';
-import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { toJob } from './items.ts';
-import { endedTtl, getJobItem } from './jobs.ts';
+import { claim, type JobItem } from './job-transitions.ts';
+import { getJobItem, parseJob } from './jobs.ts';
+import { cachedJobtypes, listJobtypes, noteClaimed, noteTypeFull } from './jobtypes.ts';
 import { getPilotItem, idlePilots, type PilotItem } from './pilots.ts';
 
 const jobs = () => tableName('jobs');
-const pilots = () => tableName('pilots');
-const jobtypes = () => tableName('jobtypes');
 
-export type JobItem = Record<string, unknown> & {
-  id: string;
-  jobtype: string;
-  site?: string;
-  state: JobState;
-  qsk?: string;
-};
-
-export type ClaimResult =
-  | { ok: true; job: Job }
-  | { ok: false; reason: 'job' | 'cap' | 'pilot' | 'conflict' };
+/** A queue partition to read and how much of it. */
+interface HeadPart {
+  qpk: string;
+  limit: number;
+}
 
 /**
- * The claim: one transaction moves the job `defined → dispatched`, the pilot to `dispatched`,
- * and adds one to the job type's in-flight counter under `inFlight < limit`. So a job can never
- * be dispatched twice and a cap can never be exceeded, by construction (DESIGN §4).
+ * The partitions a round or a poll reads for pilots of `sites`: the shared ones (types without
+ * a queue of their own) and the own partitions of every such type with a free cap slot. A type
+ * at its cap is not read at all, so its queued jobs cost nothing and hide nothing.
  */
-export async function claim(
-  job: JobItem,
-  pilot: { id: string; host: string; site?: string },
-): Promise<ClaimResult> {
-  const now = nowIso();
-  try {
-    await db().send(
-      new TransactWriteCommand({
-        TransactItems: [
-          {
-            Update: {
-              TableName: jobs(),
-              Key: { id: job.id },
-              UpdateExpression:
-                'SET #s = :disp, pilotId = :pid, host = :host, dispatchedAt = :now, stateAt = :now REMOVE qpk, qsk',
-              ConditionExpression: '#s = :defined AND attribute_exists(qpk)',
-              ExpressionAttributeNames: { '#s': 'state' },
-              ExpressionAttributeValues: {
-                ':disp': 'dispatched',
-                ':defined': 'defined',
-                ':pid': pilot.id,
-                ':host': pilot.host,
-                ':now': now,
-              },
-            },
-          },
-          {
-            Update: {
-              TableName: jobtypes(),
-              Key: { name: job.jobtype },
-              UpdateExpression: 'ADD inFlight :one',
-              ConditionExpression: 'attribute_not_exists(#limit) OR inFlight < #limit',
-              ExpressionAttributeNames: { '#limit': 'limit' },
-              ExpressionAttributeValues: { ':one': 1 },
-            },
-          },
-          {
-            Update: {
-              TableName: pilots(),
-              Key: { id: pilot.id },
-              UpdateExpression:
-                'SET #s = :disp, jobId = :jid, jobtype = :jt, stateAt = :now, lastSeenAt = :now REMOVE ipk, isk, idleSince',
-              ConditionExpression:
-                '#s IN (:active, :waiting) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)',
-              ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
-              ExpressionAttributeValues: {
-                ':disp': 'dispatched',
-                ':jid': job.id,
-                ':jt': job.jobtype,
-                ':now': now,
-                ':active': 'active',
-                ':waiting': 'waiting',
-              },
-            },
-          },
-        ],
-      }),
-    );
-  } catch (err) {
-    const codes = cancellationCodes(err);
-    if (!codes.length) throw err;
-    if (codes[0] === 'ConditionalCheckFailed') return { ok: false, reason: 'job' };
-    if (codes[2] === 'ConditionalCheckFailed') return { ok: false, reason: 'pilot' };
-    if (codes[1] === 'ConditionalCheckFailed') return { ok: false, reason: 'cap' };
-    return { ok: false, reason: 'conflict' };
+function headParts(types: Map<string, Jobtype>, sites: (string | undefined)[], want: number): HeadPart[] {
+  const where = [...new Set([undefined, ...sites])];
+  const parts: HeadPart[] = where.map((s) => ({ qpk: queuePartition(s), limit: want }));
+  for (const t of types.values()) {
+    if (!t.ownQueue) continue;
+    const free = freeSlots(t);
+    if (free <= 0) continue;
+    for (const s of where) parts.push({ qpk: queuePartition(s, t.name), limit: Math.min(want, free) });
   }
-  wakeups().notify(pilotKey(pilot.id));
-  const item: Record<string, unknown> = {
-    ...job,
-    state: 'dispatched',
-    pilotId: pilot.id,
-    host: pilot.host,
-    dispatchedAt: now,
-    stateAt: now,
-  };
-  delete item.qpk;
-  delete item.qsk;
-  return { ok: true, job: toJob(item) };
+  return parts;
 }
 
-/** Head of the queue a pilot of `site` may take: site-bound jobs of its site and unbound jobs, merged. */
-export function queueHead(site: string | undefined, limit: number): Promise<JobItem[]> {
-  return queueHeadForSites(site ? [site] : [], limit);
+/** The heads of `parts`, merged in queue order (priority, then FIFO). */
+async function readHead(parts: HeadPart[]): Promise<JobItem[]> {
+  const pages = await Promise.all(
+    parts.map((p) =>
+      db().send(
+        new QueryCommand({
+          TableName: jobs(),
+          IndexName: 'queue',
+          KeyConditionExpression: 'qpk = :q',
+          ExpressionAttributeValues: { ':q': p.qpk },
+          Limit: p.limit,
+        }),
+      ),
+    ),
+  );
+  return pages.flatMap((p) => (p.Items ?? []).map(parseJob)).sort(byQueueOrder);
+}
+
+const byQueueOrder = (a: JobItem, b: JobItem) => String(a.qsk).localeCompare(String(b.qsk));
+
+async function listJobtypesMap(): Promise<Map<string, Jobtype>> {
+  return new Map((await listJobtypes()).map((t) => [t.name, t]));
 }
 
 /**
- * A pilot's own request takes the best job it may run (the fast path). Jobs over their type's
- * cap are skipped and stay queued. Returns undefined when nothing is claimable; if the pilot was
- * given a job concurrently (by the matchmaker), that job is returned.
+ * A pilot's own request takes the best job it may run (the fast path). Types at their cap are
+ * not read (their own partitions are skipped) or, if a claim finds one full, skipped; their jobs
+ * stay queued. Returns undefined when nothing is claimable; if the pilot was given a job
+ * concurrently (by the matchmaker), that job is returned.
  */
 export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
   const contended = isContended(pilot.id);
-  const head = await queueHead(pilot.site, contended ? 32 : 8);
+  const want = contended ? 32 : 8;
+  const types = await cachedJobtypes();
+  const head = (await readHead(headParts(types, [pilot.site], want))).filter(
+    (j) => freeSlots(types.get(j.jobtype) ?? { inFlight: 0 }) > 0,
+  );
   const skipTypes = new Set<string>();
   // Uncontended, the first try is the head of the queue (exact priority/FIFO order). When this
   // pilot has been losing races (many pilots polling at once, all reading the same head), the
@@ -132,7 +84,7 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
   // pilots spread out instead of all colliding on the same next job, and a lower priority is
   // never taken while a higher one is left. A bounded number of attempts: the matchmaker covers
   // the rest.
-  let candidates = head;
+  let candidates = head.slice(0, want);
   for (let attempt = 0; attempt < MAX_FAST_PATH_ATTEMPTS && candidates.length; attempt++) {
     const top = candidates.filter((c) => c.priority === candidates[0]!.priority).length;
     const i = attempt === 0 && !contended ? 0 : Math.floor(Math.random() * top);
@@ -142,10 +94,14 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
       attempt--;
       continue;
     }
-    const r = await claim(job, pilot);
-    if (r.ok) return r.job;
+    const r = await claim(job, pilot, 'pilot');
+    if (r.ok) {
+      noteClaimed(job.jobtype);
+      return r.job;
+    }
     if (r.reason === 'job' || r.reason === 'conflict') noteLostRace(pilot.id);
     if (r.reason === 'cap') {
+      noteTypeFull(job.jobtype);
       skipTypes.add(job.jobtype);
       candidates = candidates.filter((c) => c.jobtype !== job.jobtype);
     } else if (r.reason === 'pilot') return assignedJob(pilot.id);
@@ -191,7 +147,7 @@ function noteLostRace(pilotId: string): void {
 }
 
 /** The job a pilot was given and has not started yet, if any. */
-export async function assignedJob(pilotId: string): Promise<Job | undefined> {
+async function assignedJob(pilotId: string): Promise<Job | undefined> {
   const p = await getPilotItem(pilotId);
   if (!p?.jobId || p.state !== 'dispatched') return undefined;
   const j = await getJobItem(p.jobId);
@@ -199,45 +155,47 @@ export async function assignedJob(pilotId: string): Promise<Job | undefined> {
 }
 
 /**
- * One matchmaking round: pairs queued jobs (priority, then age) with idle pilots (longest idle
- * first), honouring site requirements and caps. Safe to run concurrently with other rounds and
- * with pilots' own claims: every pairing is a conditional claim, and losing one is harmless.
- * Pilots not seen for `staleMs` are skipped (they are probably gone; the reaper will time them out).
+ * A held poll is handed a job only if it stays open at least this long: time for the claim, the
+ * wake-up and the answer. A pilot whose hold is about to end polls again and takes work itself.
  */
-export async function matchRound(opts: {
-  staleMs: number;
-  maxPairs?: number;
-  fresh?: JobItem[];
-}): Promise<number> {
+const HOLD_MARGIN_MS = 500;
+
+/**
+ * One matchmaking round: pairs queued jobs (priority, then age) with pilots holding a live poll
+ * (latest hold first: the pilot most recently heard from is the most likely to be alive),
+ * honouring site requirements and caps. Safe to run concurrently with other rounds and with
+ * pilots' own claims: every pairing is a conditional claim, and losing one is harmless.
+ */
+export async function matchRound(opts: { maxPairs?: number; fresh?: JobItem[] } = {}): Promise<number> {
   const max = opts.maxPairs ?? 500;
   let matched = 0;
-  const now = Date.now();
-  let idle = (await idlePilots(200)).filter((p) => now - Date.parse(p.lastSeenAt) < opts.staleMs);
+  const idle = await idlePilots(200, new Date(Date.now() + HOLD_MARGIN_MS).toISOString());
   if (!idle.length) return 0;
+  const types = await listJobtypesMap();
   const sites = [...new Set(idle.map((p) => p.site).filter((s): s is string => Boolean(s)))];
+  const free = new Map([...types.values()].map((t) => [t.name, freeSlots(t)]));
+  const open = (type: string) => (free.get(type) ?? Number.POSITIVE_INFINITY) > 0;
   // Jobs queued by the records that triggered this round join the head: on AWS the queue GSI
   // can lag its table by about a second, and the claim's conditions make a stale copy harmless.
-  // Read only as much of the queue as the idle pilots can take (plus room for capped types).
-  const queried = await queueHeadForSites(sites, Math.min(200, idle.length * 4 + 8));
+  // Read only as much of each partition as the idle pilots (or the type's free slots) can take.
+  const queried = await readHead(headParts(types, sites, Math.min(200, idle.length + 4)));
   const seen = new Set(queried.map((j) => j.id));
-  const head = [...queried, ...(opts.fresh ?? []).filter((j) => !seen.has(j.id))].sort((a, b) =>
-    String(a.qsk).localeCompare(String(b.qsk)),
-  );
-  const capped = new Set<string>();
+  const head = [...queried, ...(opts.fresh ?? []).filter((j) => !seen.has(j.id))].sort(byQueueOrder);
   for (const job of head) {
     if (matched >= max || !idle.length) break;
-    if (capped.has(job.jobtype)) continue;
+    if (!open(job.jobtype)) continue;
     for (;;) {
       const i = idle.findIndex((p) => !job.site || p.site === job.site);
       if (i < 0) break;
       const pilot = idle[i]!;
-      let r = await claim(job, pilot);
+      let r = await claim(job, pilot, 'matchmaker');
       for (let retry = 0; !r.ok && r.reason === 'conflict' && retry < 3; retry++) {
         await new Promise((res) => setTimeout(res, 1 + Math.random() * 4));
-        r = await claim(job, pilot);
+        r = await claim(job, pilot, 'matchmaker');
       }
       if (r.ok) {
         idle.splice(i, 1);
+        free.set(job.jobtype, (free.get(job.jobtype) ?? Number.POSITIVE_INFINITY) - 1);
         matched++;
         break;
       }
@@ -245,185 +203,9 @@ export async function matchRound(opts: {
         idle.splice(i, 1);
         continue;
       }
-      if (r.reason === 'cap') capped.add(job.jobtype);
+      if (r.reason === 'cap') free.set(job.jobtype, 0);
       break;
     }
   }
-  idle = [];
   return matched;
-}
-
-/** Queue head over the unbound partition and those of `sites`, merged in queue order. */
-async function queueHeadForSites(sites: string[], limit: number): Promise<JobItem[]> {
-  const parts = [queuePartition(undefined), ...sites.map((s) => queuePartition(s))];
-  const pages = await Promise.all(
-    parts.map((qpk) =>
-      db().send(
-        new QueryCommand({
-          TableName: jobs(),
-          IndexName: 'queue',
-          KeyConditionExpression: 'qpk = :q',
-          ExpressionAttributeValues: { ':q': qpk },
-          Limit: limit,
-        }),
-      ),
-    ),
-  );
-  return pages
-    .flatMap((p) => (p.Items ?? []) as JobItem[])
-    .sort((a, b) => String(a.qsk).localeCompare(String(b.qsk)))
-    .slice(0, limit);
-}
-
-/** `jobstart`: dispatched → running, by the pilot it was given to. Idempotent. */
-export async function startJob(
-  jobId: string,
-  pilotId: string,
-  info: { pid?: number; payloadStartedAt?: string },
-): Promise<Job> {
-  const now = nowIso();
-  try {
-    const r = await db().send(
-      new UpdateCommand({
-        TableName: jobs(),
-        Key: { id: jobId },
-        UpdateExpression:
-          'SET #s = :running, startedAt = :now, stateAt = :now, pid = :pid, payloadStartedAt = :ps',
-        ConditionExpression: '#s = :disp AND pilotId = :me',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: {
-          ':running': 'running',
-          ':disp': 'dispatched',
-          ':me': pilotId,
-          ':now': now,
-          ':pid': info.pid ?? null,
-          ':ps': info.payloadStartedAt ?? null,
-        },
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    await db()
-      .send(
-        new UpdateCommand({
-          TableName: pilots(),
-          Key: { id: pilotId },
-          UpdateExpression: 'SET #s = :running, stateAt = :now, lastSeenAt = :now',
-          ConditionExpression: 'jobId = :jid',
-          ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: { ':running': 'running', ':now': now, ':jid': jobId },
-        }),
-      )
-      .catch((err) => {
-        if (!isConditionFailed(err)) throw err;
-      });
-    return toJob(r.Attributes!);
-  } catch (err) {
-    if (!isConditionFailed(err)) throw err;
-    const j = await getJobItem(jobId);
-    if (!j) throw new NotFoundError('job', jobId);
-    if (j.pilotId !== pilotId) throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilotId}`);
-    return toJob(j); // already running (a repeated report), or ended meanwhile: the caller decides
-  }
-}
-
-export interface EndInfo {
-  exitCode?: number | null;
-  signal?: string;
-  message?: string;
-  stdoutTail?: string;
-  stderrTail?: string;
-}
-
-/**
- * Ends a job in a terminal state. When it was in flight, the same transaction gives its cap
- * slot back (exactly once: the decrement is conditioned on the state it leaves) and, when a
- * pilot is named, frees the pilot. `from` lists the states the caller expects the job in.
- * Returns false when the job was not in the expected state (someone else ended it first).
- */
-export async function endJob(
-  job: { id: string; jobtype: string; state: JobState | JobState[]; stateAt?: string },
-  to: JobState,
-  opts: { pilotId?: string; freePilot?: boolean; requireStateAt?: boolean; info?: EndInfo; attempt?: number },
-): Promise<boolean> {
-  const now = nowIso();
-  const info = opts.info ?? {};
-  const names: Record<string, string> = { '#s': 'state', '#ttl': 'ttl' };
-  const from = Array.isArray(job.state) ? job.state : [job.state];
-  const inFlight = from.every((st) => IN_FLIGHT.has(st));
-  if (!inFlight && from.some((st) => IN_FLIGHT.has(st)))
-    throw new Error('endJob: from-states must be all in flight or none');
-  const values: Record<string, unknown> = { ':to': to, ':now': now, ':ttl': endedTtl() };
-  from.forEach((st, i) => {
-    values[`:from${i}`] = st;
-  });
-  let set = '#s = :to, stateAt = :now, endedAt = :now, #ttl = :ttl';
-  for (const k of ['exitCode', 'signal', 'message', 'stdoutTail', 'stderrTail'] as const) {
-    if (info[k] === undefined) continue;
-    // `signal` is a DynamoDB reserved word: name every attribute through a placeholder.
-    names[`#${k}`] = k;
-    set += `, #${k} = :${k}`;
-    values[`:${k}`] = info[k];
-  }
-  let cond = `#s IN (${from.map((_, i) => `:from${i}`).join(', ')})`;
-  if (opts.pilotId) {
-    cond += ' AND pilotId = :pid';
-    values[':pid'] = opts.pilotId;
-  }
-  if (opts.requireStateAt && job.stateAt) {
-    cond += ' AND stateAt = :stAt';
-    values[':stAt'] = job.stateAt;
-  }
-  const items: NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']> = [
-    {
-      Update: {
-        TableName: jobs(),
-        Key: { id: job.id },
-        UpdateExpression: `SET ${set} REMOVE qpk, qsk, killRequested`,
-        ConditionExpression: cond,
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
-      },
-    },
-  ];
-  if (inFlight) {
-    items.push({
-      Update: {
-        TableName: jobtypes(),
-        Key: { name: job.jobtype },
-        UpdateExpression: 'ADD inFlight :minus',
-        ExpressionAttributeValues: { ':minus': -1 },
-      },
-    });
-  }
-  if (opts.pilotId && opts.freePilot) {
-    items.push({
-      Update: {
-        TableName: pilots(),
-        Key: { id: opts.pilotId },
-        UpdateExpression:
-          'SET #s = :active, stateAt = :now, lastSeenAt = :now ADD jobcount :one REMOVE jobId, jobtype, killJobId',
-        ConditionExpression: 'jobId = :jid',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':active': 'active', ':now': now, ':one': 1, ':jid': job.id },
-      },
-    });
-  }
-  try {
-    await db().send(new TransactWriteCommand({ TransactItems: items }));
-  } catch (err) {
-    const codes = cancellationCodes(err);
-    if (!codes.length) throw err;
-    if (codes[0] === 'ConditionalCheckFailed') return false;
-    if (codes[2] === 'ConditionalCheckFailed') {
-      // The pilot no longer holds this job (it was timed out meanwhile): end the job alone.
-      return endJob(job, to, { ...opts, freePilot: false });
-    }
-    if (codes.some((c) => c === 'TransactionConflict') && (opts.attempt ?? 0) < 20) {
-      log.debug('endJob transaction conflict; retrying', { job: job.id });
-      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
-      return endJob(job, to, { ...opts, attempt: (opts.attempt ?? 0) + 1 });
-    }
-    throw err;
-  }
-  return true;
 }

@@ -1,29 +1,62 @@
 import { randomUUID } from 'node:crypto';
-import {
-  BatchWriteCommand,
-  DeleteCommand,
-  GetCommand,
-  QueryCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { config, tableName } from '../config.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
-import {
-  isTerminal,
-  type Job,
-  type JobState,
-  type JobSubmission,
-  queuePartition,
-  queueSortKey,
-} from '../core/job/job.ts';
+import { type Job, JobState, type JobSubmission, queuePartition, queueSortKey } from '../core/job/job.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
+import { batchGet, batchPut } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
-import { dayRange, decodeCursor, encodeCursor, prevDay, queryFrom, utcIso } from './cursor.ts';
+import {
+  dayRange,
+  dayStart,
+  decodeCursor,
+  encodeCursor,
+  prevDay,
+  queryFrom,
+  ReadBudget,
+  utcIso,
+} from './cursor.ts';
+import { anyOf } from './filters.ts';
 import { dayPartition, toJob } from './items.ts';
 import { getJobtypes } from './jobtypes.ts';
 
 const table = () => tableName('jobs');
+
+/**
+ * A job as stored: the fields the repositories rely on, parsed at the boundary (every read of
+ * the jobs table goes through `parseJob`); the rest of the item (payload, env, tails…) is kept
+ * as it is and leaves the repositories only through the explicit answer fields (`toJob`,
+ * shared/db/items.ts). Internal attributes: `qpk`/`qsk`/`seq` (queue), `lpk` (listing), `ttl`.
+ */
+export const JobRecord = z.looseObject({
+  id: z.string(),
+  jobtype: z.string(),
+  state: JobState,
+  name: z.string().optional(),
+  site: z.string().optional(),
+  priority: z.number().optional(),
+  timelimit: z.number().optional(),
+  pilotId: z.string().optional(),
+  workflowId: z.string().optional(),
+  vertex: z.string().optional(),
+  qpk: z.string().optional(),
+  qsk: z.string().optional(),
+  seq: z.number().optional(),
+  createdAt: z.string().optional(),
+  definedAt: z.string().optional(),
+  stateAt: z.string().optional(),
+  dispatchedAt: z.string().optional(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  requeuedAt: z.string().optional(),
+  requeuedFrom: z.string().optional(),
+});
+export type JobRecord = z.infer<typeof JobRecord>;
+
+/** An item of the jobs table (or of one of its indexes) as a JobRecord; throws on a malformed one. */
+export const parseJob = (item: Record<string, unknown>): JobRecord => JobRecord.parse(item);
 
 export interface CreateOptions {
   /** Who submitted (the caller's token name unless the job names a user). */
@@ -36,16 +69,23 @@ export interface CreateOptions {
   state?: 'template';
   /** Extra attributes for data-triggered jobs (rule id, data id). */
   extra?: Record<string, string>;
+  /**
+   * Ids chosen by the caller (deterministic, shared/core/util/ids.ts), one per job. Each job is
+   * then written with a conditional Put: a job whose id exists already (an earlier attempt of
+   * the same work) is left as it is, never overwritten — so a retried creation makes each job
+   * once. Without `ids`, jobs get fresh UUIDs and are written in batches.
+   */
+  ids?: string[];
 }
 
 /** Builds the stored item for a new job. Queued (defined, not held) jobs enter the queue index. */
-export function newJobItem(
+function newJobItem(
   sub: JobSubmission,
-  defaults: { priority: number },
-  opts: CreateOptions & { vertex?: string; seq?: number },
+  defaults: { priority: number; ownQueue?: boolean },
+  opts: CreateOptions & { vertex?: string; seq?: number; id?: string },
   now: string,
 ) {
-  const id = randomUUID();
+  const id = opts.id ?? randomUUID();
   const env = { ...sub.env };
   if (opts.inputFile) env.P3S_INPUT_FILE = opts.inputFile;
   const priority = sub.priority ?? defaults.priority;
@@ -69,11 +109,11 @@ export function newJobItem(
     createdAt: now,
     definedAt: state === 'defined' ? now : undefined,
     stateAt: now,
-    lpk: dayPartition('J', now),
+    lpk: dayPartition('job', now),
     ...(opts.extra ?? {}),
   };
   if (state === 'defined' && !held) {
-    item.qpk = queuePartition(sub.site);
+    item.qpk = queuePartition(sub.site, defaults.ownQueue ? sub.jobtype : undefined);
     item.seq = opts.seq ?? 0;
     item.qsk = queueSortKey(priority, now, opts.seq ?? 0, id);
   }
@@ -82,49 +122,60 @@ export function newJobItem(
 
 /**
  * Creates jobs (one BatchWrite per 25). Ids are fresh UUIDs made here, so no condition is needed;
- * the job type's default priority applies to jobs submitted without one.
+ * the job type's default priority applies to jobs submitted without one. With `opts.ids`, each
+ * job is a conditional Put that leaves an existing job of that id alone (see CreateOptions.ids);
+ * the jobs returned are then the ones this call meant to write.
  */
 export async function createJobs(subs: JobSubmission[], opts: CreateOptions = {}): Promise<Job[]> {
   if (opts.vertices && opts.vertices.length !== subs.length)
     throw new ValidationError('vertices must match jobs');
+  if (opts.ids && opts.ids.length !== subs.length) throw new ValidationError('ids must match jobs');
   const types = await getJobtypes(subs.map((s) => s.jobtype));
   const now = nowIso();
   const items = subs.map((s, i) =>
     newJobItem(
       s,
-      { priority: types.get(s.jobtype)?.priority ?? 0 },
-      { ...opts, vertex: opts.vertices?.[i], seq: i },
+      { priority: types.get(s.jobtype)?.priority ?? 0, ownQueue: types.get(s.jobtype)?.ownQueue },
+      { ...opts, vertex: opts.vertices?.[i], seq: i, id: opts.ids?.[i] },
       now,
     ),
   );
-  await batchPut(items);
+  if (opts.ids) await putOnce(items);
+  else await batchPut(table(), items);
   return items.map(toJob);
 }
 
-/** Writes in chunks of 25 (BatchWriteItem's limit), a few chunks at a time, retrying unprocessed items. */
-async function batchPut(items: Record<string, unknown>[]): Promise<void> {
-  const chunks: Record<string, unknown>[][] = [];
-  for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-  const writeChunk = async (chunk: Record<string, unknown>[]) => {
-    let req: Record<string, { PutRequest: { Item: Record<string, unknown> } }[]> | undefined = {
-      [table()]: chunk.map((Item) => ({ PutRequest: { Item } })),
-    };
-    for (let attempt = 0; req && Object.keys(req).length; attempt++) {
-      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 20 * 2 ** attempt)));
-      const r = await db().send(new BatchWriteCommand({ RequestItems: req }));
-      req = r.UnprocessedItems as typeof req;
-    }
-  };
+/** Conditional Puts, a few at a time: an item whose id exists is kept as it is. */
+async function putOnce(items: Record<string, unknown>[]): Promise<void> {
   let next = 0;
   const worker = async () => {
-    while (next < chunks.length) await writeChunk(chunks[next++]!);
+    while (next < items.length) {
+      const Item = items[next++]!;
+      try {
+        await db().send(
+          new PutCommand({ TableName: table(), Item, ConditionExpression: 'attribute_not_exists(id)' }),
+        );
+      } catch (err) {
+        if (!isConditionFailed(err)) throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(4, chunks.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(8, items.length) }, worker));
 }
 
-export async function getJobItem(id: string): Promise<Record<string, unknown> | undefined> {
+export async function getJobItem(id: string): Promise<JobRecord | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
-  return r.Item;
+  return r.Item ? parseJob(r.Item) : undefined;
+}
+
+/** Which of `ids` name an existing job: consistent BatchGets of the keys. */
+export async function existingJobIds(ids: readonly string[]): Promise<Set<string>> {
+  const items = await batchGet(
+    table(),
+    ids.map((id) => ({ id })),
+    { consistent: true, attributes: ['id'] },
+  );
+  return new Set(items.map((it) => String(it.id)));
 }
 
 export async function getJob(id: string): Promise<Job> {
@@ -135,9 +186,10 @@ export async function getJob(id: string): Promise<Job> {
 
 export interface JobFilter {
   state?: JobState[];
-  jobtype?: string;
-  user?: string;
-  site?: string;
+  /** One value, or a list meaning any of them. */
+  jobtype?: string | readonly string[];
+  user?: string | readonly string[];
+  site?: string | readonly string[];
   pilotId?: string;
   workflowId?: string;
   /** Time window (ISO): on `stateAt` when filtering by state, else on `createdAt`. */
@@ -167,19 +219,33 @@ function filterExpression(
 ): string | undefined {
   const parts: string[] = [];
   for (const k of ['jobtype', 'user', 'site'] as const) {
-    if (f[k] === undefined) continue;
-    names[`#${k}`] = k;
-    values[`:${k}`] = f[k];
-    parts.push(`#${k} = :${k}`);
+    const term = anyOf(k, f[k], names, values);
+    if (term) parts.push(term);
   }
   return parts.length ? parts.join(' AND ') : undefined;
 }
 
+/** A page of jobs. `searchedBackTo`: the page ended on the read budget (ReadBudget), having looked at everything newer than that time. */
+export interface JobPage {
+  jobs: Job[];
+  nextCursor?: string;
+  searchedBackTo?: string;
+}
+
+/** The time attribute each index sorts by (none for byWorkflow, which sorts by vertex). */
+const INDEX_TIME: Record<string, string | undefined> = {
+  byState: 'stateAt',
+  list: 'createdAt',
+  byPilot: 'dispatchedAt',
+};
+
 /**
  * Lists jobs newest first through an index (never a table scan): by state (`byState`, ordered by
  * the time the job entered that state), by pilot, by workflow, or by creation day (`list`).
+ * A request reads at most its read budget (ReadBudget): a filter that matches little ends the
+ * page early, with a cursor and `searchedBackTo`.
  */
-export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCursor?: string }> {
+export async function listJobs(given: JobFilter, shared?: ReadBudget): Promise<JobPage> {
   // Index sort keys are UTC ISO strings: compare the window in that form, not with its offset.
   const f = { ...given, since: utcIso(given.since), until: utcIso(given.until) };
   if (f.since && f.until && f.since > f.until) return { jobs: [] };
@@ -187,8 +253,14 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
   const values: Record<string, unknown> = {};
   const filter = filterExpression(f, names, values);
   const cursor = decodeCursor(f.cursor, CURSOR_KEY_ATTRS);
+  const budget = shared ?? new ReadBudget(f.limit);
   const out: Record<string, unknown>[] = [];
 
+  /**
+   * Reads one index partition until `want` jobs are collected (`next`: the key to resume after
+   * the last one returned, when more may follow), the partition ends, or the budget is spent
+   * (`cut`: the key of the last item read).
+   */
   const drain = async (
     q: {
       IndexName: string;
@@ -198,7 +270,7 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
     },
     startKey: Record<string, unknown> | undefined,
     want: number,
-  ): Promise<Record<string, unknown> | undefined> => {
+  ): Promise<{ next?: Record<string, unknown>; cut?: Record<string, unknown> }> => {
     let start = startKey;
     const attrNames = { ...names, ...q.names };
     do {
@@ -212,21 +284,28 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
           ExpressionAttributeNames: Object.keys(attrNames).length ? attrNames : undefined,
           ExpressionAttributeValues: { ...values, ...q.values },
           ScanIndexForward: false,
-          Limit: Math.max(want - out.length, 1) * (filter ? 4 : 1),
+          Limit: budget.cap(Math.max(want - out.length, 1) * (filter ? 4 : 1)),
           ExclusiveStartKey: start,
         }),
       );
-      for (const it of r.Items ?? []) {
-        if (out.length < want) out.push(it);
-      }
+      budget.spend(r);
+      const items = r.Items ?? [];
+      const room = want - out.length;
+      out.push(...items.slice(0, Math.max(room, 0)));
       start = r.LastEvaluatedKey;
       if (out.length >= want) {
-        // Resume after the last item we return, not after the last one DynamoDB read.
+        // Resume after the last item we return, not after the last one DynamoDB read: matches
+        // of this page beyond `want` come next time.
         const last = out[out.length - 1]!;
-        return start ? keyOf(last, q.IndexName) : undefined;
+        return start || items.length > room ? { next: keyOf(last, q.IndexName) } : {};
       }
+      if (start && budget.spent) return { cut: start };
     } while (start);
-    return undefined;
+    return {};
+  };
+  const timeOf = (key: Record<string, unknown>, index: string) => {
+    const attr = INDEX_TIME[index];
+    return attr ? String(key[attr]) : undefined;
   };
 
   const window = (
@@ -256,24 +335,40 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
       q = { idx: 'byState', cond: '#st = :st', names: { '#st': 'state' }, values: { ':st': f.state![0] } };
       window('stateAt', q);
     }
-    const next = await drain(
+    const { next, cut } = await drain(
       { IndexName: q.idx, KeyConditionExpression: q.cond, names: q.names, values: q.values },
       cursor.key,
       f.limit,
     );
     let jobs = out.map(toJob);
     if (f.state && (f.pilotId || f.workflowId)) jobs = jobs.filter((j) => f.state!.includes(j.state));
-    return { jobs, nextCursor: next ? encodeCursor({ key: next }) : undefined };
+    const resume = next ?? cut;
+    return {
+      jobs,
+      nextCursor: resume ? encodeCursor({ key: resume }) : undefined,
+      searchedBackTo: cut ? timeOf(cut, q.idx) : undefined,
+    };
   }
 
   if (f.state && f.state.length > 1) {
-    // Several states: merge one page of each, newest first (no cursor beyond the first page).
-    const pages = await Promise.all(f.state.map((s) => listJobs({ ...f, state: [s], cursor: undefined })));
+    // Several states: merge one page of each, newest first (no cursor beyond the first page),
+    // each read in parallel on its share of the budget. When a state's listing ran out of it, the answer keeps only what is
+    // complete in every state: jobs that entered their state after the latest point reached.
+    const shares = budget.split(f.state.length);
+    const pages = await Promise.all(
+      f.state.map((s, i) => listJobs({ ...f, state: [s], cursor: undefined }, shares[i])),
+    );
+    const reached = pages
+      .map((p) => p.searchedBackTo)
+      .filter((t): t is string => t !== undefined)
+      .sort()
+      .pop();
     const jobs = pages
       .flatMap((p) => p.jobs)
+      .filter((j) => !reached || j.stateAt >= reached)
       .sort((a, b) => b.stateAt.localeCompare(a.stateAt))
       .slice(0, f.limit);
-    return { jobs };
+    return { jobs, searchedBackTo: reached };
   }
 
   // No state: walk creation days backwards from `until` (or today) to `since`, within the
@@ -288,10 +383,10 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
     const q = {
       cond: 'lpk = :lpk',
       names: {} as Record<string, string>,
-      values: { ':lpk': `J#${day}` } as Record<string, unknown>,
+      values: { ':lpk': dayPartition('job', day) } as Record<string, unknown>,
     };
     window('createdAt', q);
-    const next = await drain(
+    const { next, cut } = await drain(
       { IndexName: 'list', KeyConditionExpression: q.cond, names: q.names, values: q.values },
       startKey,
       f.limit,
@@ -304,8 +399,21 @@ export async function listJobs(given: JobFilter): Promise<{ jobs: Job[]; nextCur
         nextCursor: more ? encodeCursor({ day: nextDay, key: next }) : undefined,
       };
     }
+    if (cut)
+      return {
+        jobs: out.map(toJob),
+        nextCursor: encodeCursor({ day, key: cut }),
+        searchedBackTo: timeOf(cut, 'list'),
+      };
     startKey = undefined;
+    const walked = day;
     day = prevDay(day);
+    if (budget.spent && day >= firstDay)
+      return {
+        jobs: out.map(toJob),
+        nextCursor: encodeCursor({ day }),
+        searchedBackTo: dayStart(walked, f.since),
+      };
   }
   return { jobs: out.map(toJob) };
 }
@@ -320,46 +428,6 @@ function keyOf(item: Record<string, unknown>, index: string): Record<string, unk
   };
   for (const a of idx[index] ?? []) k[a] = item[a];
   return k;
-}
-
-/**
- * Changes a queued job: priority (re-sorts it in the queue) and hold/release (takes it out of
- * or back into the queue index). Only `defined` jobs can be adjusted.
- */
-export async function adjustJob(id: string, change: { priority?: number; hold?: boolean }): Promise<Job> {
-  const item = await getJobItem(id);
-  if (!item) throw new NotFoundError('job', id);
-  if (item.state !== 'defined')
-    throw new ConflictError(`job ${id} is ${String(item.state)}; only queued (defined) jobs can be adjusted`);
-  const priority = change.priority ?? (item.priority as number);
-  const held = change.hold ?? Boolean(item.held);
-  const values: Record<string, unknown> = { ':p': priority, ':defined': 'defined', ':st': item.stateAt };
-  let expr = 'SET priority = :p';
-  if (held) expr += ', held = :true REMOVE qpk, qsk';
-  else {
-    expr += ', qpk = :qpk, qsk = :qsk REMOVE held';
-    values[':qpk'] = queuePartition(item.site as string | undefined);
-    values[':qsk'] = queueSortKey(priority, item.definedAt as string, Number(item.seq ?? 0), id);
-  }
-  if (held) values[':true'] = true;
-  try {
-    const r = await db().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { id },
-        UpdateExpression: expr,
-        ConditionExpression: '#s = :defined AND stateAt = :st',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
-    );
-    return toJob(r.Attributes!);
-  } catch (err) {
-    if (isConditionFailed(err))
-      throw new ConflictError(`job ${id} changed state while being adjusted; try again`);
-    throw err;
-  }
 }
 
 /** Deletes an ended (or never-run template/queued) job record; in-flight jobs must be killed first. */
@@ -384,5 +452,3 @@ export async function deleteJob(id: string): Promise<void> {
 
 /** TTL for ended jobs, so DynamoDB purges them after the retention period. */
 export const endedTtl = () => ttlAfterDays(config().P3S_RETENTION_DAYS);
-
-export { isTerminal };

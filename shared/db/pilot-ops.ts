@@ -2,21 +2,35 @@ import { config } from '../config.ts';
 import { ConflictError, ValidationError } from '../core/errors.ts';
 import type { Job, JobState } from '../core/job/job.ts';
 import { stateFromExit } from '../core/job/job.ts';
+import type { PollAnswerOf } from '../core/pilot/api.ts';
 import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/pilot.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
-import { assignedJob, claimNext, endJob, startJob } from './dispatch.ts';
+import { claimNext } from './dispatch.ts';
 import { toJob } from './items.ts';
+import { endJob, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
-import { endPilot, freePilot, getPilotItem, markWaiting, type PilotItem, touchPilot } from './pilots.ts';
+import {
+  endPilot,
+  freePilot,
+  getPilotItem,
+  leaveIdle,
+  markWaiting,
+  type PilotItem,
+  touchPilot,
+} from './pilots.ts';
 
-export type PollAnswer =
-  | { state: 'dispatched'; job: Job }
-  | { state: 'no jobs'; retryAfter: number }
-  | { state: 'drain' | 'killed' };
+export type PollAnswer = PollAnswerOf<Job>;
 
+/**
+ * An explicit kill or drain stops the pilot. A pilot the server ended on its own (`timeout`:
+ * its heartbeat was lost, or it did not start a job in time) is told so with a 409: it registers
+ * again and carries on — a server outage or a slow network must never empty the fleet.
+ */
 function stopAnswer(p: PilotItem): PollAnswer | undefined {
   if (p.kill || p.state === 'killed') return { state: 'killed' };
-  if (p.drain || PILOT_ENDED.has(p.state)) return { state: 'drain' };
+  if (p.drain) return { state: 'drain' };
+  if (PILOT_ENDED.has(p.state))
+    throw new ConflictError(`pilot ${p.id} is ${p.state}: register again to take more work`);
   return undefined;
 }
 
@@ -29,9 +43,14 @@ async function jobFor(p: PilotItem): Promise<Job | undefined> {
 /**
  * A pilot asks for work. Order: a job already assigned to it (a lost answer is re-delivered) →
  * the fast path (claim the best queued job itself) → become idle and hold the request until the
- * matchmaker assigns a job or `waitSec` passes.
+ * matchmaker assigns a job or `waitSec` passes. `gone` (local stack only) fires when the pilot's
+ * connection closed: the pilot is taken out of the idle index at once, so no job goes to it.
  */
-export async function pollForWork(pilot: PilotItem, waitSec: number): Promise<PollAnswer> {
+export async function pollForWork(
+  pilot: PilotItem,
+  waitSec: number,
+  gone?: AbortSignal,
+): Promise<PollAnswer> {
   const stop = stopAnswer(pilot);
   if (stop) return stop;
   if (pilot.state === 'running')
@@ -47,7 +66,7 @@ export async function pollForWork(pilot: PilotItem, waitSec: number): Promise<Po
   const w = wakeups();
   // Register for the wake-up before becoming visible as idle, so a claim in between is not missed.
   let woken = wait > 0 ? w.wait(pilotKey(pilot.id), wait) : Promise.resolve(false);
-  const idle = await markWaiting(pilot);
+  const idle = await markWaiting(pilot, wait);
   if (!idle) {
     // It was given a job (or a drain) between our claim attempt and now.
     const p = (await getPilotItem(pilot.id))!;
@@ -57,22 +76,34 @@ export async function pollForWork(pilot: PilotItem, waitSec: number): Promise<Po
     if (j) return { state: 'dispatched', job: j };
     return { state: 'no jobs', retryAfter: 0 };
   }
-  while (Date.now() < until) {
-    if (w.inProcess) await woken;
-    else
-      await new Promise((r) =>
-        setTimeout(r, Math.min(config().P3S_LONGPOLL_CHECK_MS, Math.max(0, until - Date.now()))),
-      );
-    const p = await getPilotItem(pilot.id);
-    if (!p) break;
-    const s = stopAnswer(p);
-    if (s) return s;
-    const j = await jobFor(p);
-    if (j) return { state: 'dispatched', job: j };
-    // Woken without a job for us (or a safety re-check): wait again for what is left.
-    const left = until - Date.now();
-    if (left <= 0) break;
-    woken = w.wait(pilotKey(pilot.id), Math.min(left, 5000));
+  const onGone = () => w.notify(pilotKey(pilot.id));
+  gone?.addEventListener('abort', onGone, { once: true });
+  try {
+    while (Date.now() < until) {
+      if (w.inProcess) await woken;
+      else
+        await new Promise((r) =>
+          setTimeout(r, Math.min(config().P3S_LONGPOLL_CHECK_MS, Math.max(0, until - Date.now()))),
+        );
+      if (gone?.aborted) {
+        // Nobody is listening any more. If a job was handed over in the same instant it stays
+        // dispatched without a jobstart, and the reaper takes it back (never a lost job).
+        if (idle.isk) await leaveIdle(pilot.id, idle.isk);
+        return { state: 'no jobs', retryAfter: 0 };
+      }
+      const p = await getPilotItem(pilot.id);
+      if (!p) break;
+      const s = stopAnswer(p);
+      if (s) return s;
+      const j = await jobFor(p);
+      if (j) return { state: 'dispatched', job: j };
+      // Woken without a job for us (or a safety re-check): wait again for what is left.
+      const left = until - Date.now();
+      if (left <= 0) break;
+      woken = w.wait(pilotKey(pilot.id), Math.min(left, 5000));
+    }
+  } finally {
+    gone?.removeEventListener('abort', onGone);
   }
   return { state: 'no jobs', retryAfter: 0 };
 }
@@ -109,11 +140,19 @@ export async function applyReport(
   if (r.event === 'stopped') {
     if (pilot.jobId) {
       const j = await getJobItem(pilot.jobId);
-      if (j && (j.state === 'dispatched' || j.state === 'running')) {
-        await endJob(j as never, 'pilotTO', {
+      if (j && j.pilotId === pilot.id && j.state === 'dispatched') {
+        // Given a job just as it stopped: the job never ran, so it goes back to the queue.
+        await takeBack(j, {
+          pilot: 'stopped',
+          seen: true,
+          reason: 'its pilot stopped before starting it',
+        });
+      } else if (j && j.pilotId === pilot.id && j.state === 'running') {
+        await endJob(j, 'pilotTO', {
           pilotId: pilot.id,
-          freePilot: true,
-          info: { message: 'pilot stopped with the job in flight' },
+          pilot: 'stopped',
+          seen: true,
+          info: { message: 'pilot stopped with the job running' },
         });
       }
     }
@@ -130,12 +169,15 @@ export async function applyReport(
         throw new ConflictError(`job ${r.jobId} is not assigned to pilot ${pilot.id}`);
       return { status: 'ok', action: 'killjob' };
     }
+    if (r.jobId && r.payloadStartedAt) await noteStarted(r.jobId, pilot.id, r);
+    if (r.jobId) await storeLiveTails(r.jobId, pilot.id, r);
     return { status: 'ok', action: actionFor(p) };
   }
 
   const jobId = r.jobId!;
   if (r.event === 'jobstart') {
     const job = await startJob(jobId, pilot.id, { pid: r.pid, payloadStartedAt: r.payloadStartedAt });
+    // Not running for this pilot (killed or ended while dispatched): it must not be started.
     if (job.state !== 'running') return { status: 'ok', action: 'killjob', job };
     // Drain and kill flags reach the pilot with its next heartbeat; no extra read on this hot path.
     return { status: 'ok', action: 'none', job };
@@ -148,6 +190,8 @@ export async function applyReport(
     message: r.message,
     stdoutTail: r.stdoutTail,
     stderrTail: r.stderrTail,
+    pid: r.pid,
+    payloadStartedAt: r.payloadStartedAt,
   };
   // Hot path: the pilot item (already read to authorise) names its job and the job's type, so
   // the end transaction needs no read of the job. Its conditions (pilotId, in-flight state) make
@@ -155,7 +199,8 @@ export async function applyReport(
   if (pilot.jobId === jobId && typeof pilot.jobtype === 'string') {
     const ok = await endJob({ id: jobId, jobtype: pilot.jobtype, state: ['dispatched', 'running'] }, to, {
       pilotId: pilot.id,
-      freePilot: true,
+      pilot: 'free',
+      seen: true,
       info,
     });
     if (ok) return { status: 'ok', action: 'none' };
@@ -165,7 +210,7 @@ export async function applyReport(
     throw new ConflictError(`job ${jobId} is not assigned to pilot ${pilot.id}`);
   if (j.state === 'dispatched' || j.state === 'running') {
     // A false answer means the reaper or a kill ended it first: then the report is still ok.
-    await endJob(j as never, to, { pilotId: pilot.id, freePilot: true, info });
+    await endJob(j, to, { pilotId: pilot.id, pilot: 'free', seen: true, info });
   } else if (pilot.jobId === jobId) {
     // Ended by the server meanwhile (e.g. killed while dispatched): free the pilot.
     await freePilot(pilot.id, jobId);
@@ -173,5 +218,3 @@ export async function applyReport(
   // The pilot polls next; the poll answers drain or kill if they were asked for.
   return { status: 'ok', action: 'none' };
 }
-
-export { assignedJob };

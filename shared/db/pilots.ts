@@ -1,32 +1,60 @@
-import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { config, tableName } from '../config.ts';
 import { hashSecret, secretMatches } from '../core/auth/token.ts';
 import { ConflictError, ForbiddenError, NotFoundError } from '../core/errors.ts';
-import { PILOT_ENDED, type Pilot, type PilotRegistration, type PilotState } from '../core/pilot/pilot.ts';
+import { PILOT_ENDED, type Pilot, type PilotRegistration, PilotState } from '../core/pilot/pilot.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { dayPartition, toPilot } from './items.ts';
 
 const table = () => tableName('pilots');
-export const IDLE_PARTITION = 'IDLE';
+const IDLE_PARTITION = 'IDLE';
+/**
+ * Live (not ended) pilots carry `lvpk` = `L#<shard>` and so appear in the sparse `live` index: the
+ * reaper and the monitor read only live pilots, never the ended ones kept until their TTL. The
+ * shards spread index writes (a heartbeat rewrites the index entry) over several partitions.
+ */
+const LIVE_SHARDS = 4;
+const livePartition = (id: string) => `L#${Number.parseInt(id.slice(0, 1), 16) % LIVE_SHARDS || 0}`;
 
-export type PilotItem = Record<string, unknown> & {
-  id: string;
-  state: PilotState;
-  keyHash: string;
-  jobId?: string;
+/**
+ * A pilot as stored, parsed at the boundary (`parsePilot` on every read of the pilots table);
+ * the rest of the item is kept as it is and leaves only through the explicit answer fields
+ * (`toPilot`). Internal attributes: `keyHash`, `ipk`/`isk` (idle index), `lvpk` (live index),
+ * `lpk` (listing), `ttl`, `killJobId`.
+ */
+const PilotRecord = z.looseObject({
+  id: z.string(),
+  state: PilotState,
+  keyHash: z.string(),
+  host: z.string(),
+  site: z.string().optional(),
+  jobId: z.string().optional(),
   /** Type of the job it holds (set by the claim), so ending the job needs no read of it. */
-  jobtype?: string;
-  killJobId?: string;
-  drain?: boolean;
-  kill?: boolean;
-  site?: string;
-  host: string;
-  lastSeenAt: string;
-  idleSince?: string;
-};
+  jobtype: z.string().optional(),
+  killJobId: z.string().optional(),
+  drain: z.boolean().optional(),
+  kill: z.boolean().optional(),
+  lastSeenAt: z.string(),
+  idleSince: z.string().optional(),
+  /** End of the poll the pilot holds open (ISO); only a pilot holding a poll is handed a job. */
+  holdUntil: z.string().optional(),
+  isk: z.string().optional(),
+});
+export type PilotItem = z.infer<typeof PilotRecord>;
+
+/** An item of the pilots table (or of one of its indexes) as a PilotRecord. */
+const parsePilot = (item: Record<string, unknown>): PilotItem => PilotRecord.parse(item);
 
 /** Registers a pilot; idempotent for the same id and key, 409 for the same id with another key. */
 export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pilot; created: boolean }> {
@@ -45,7 +73,8 @@ export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pi
     registeredAt: now,
     lastSeenAt: now,
     stateAt: now,
-    lpk: dayPartition('P', now),
+    lpk: dayPartition('pilot', now),
+    lvpk: livePartition(reg.id),
   };
   try {
     await db().send(
@@ -64,7 +93,7 @@ export async function registerPilot(reg: PilotRegistration): Promise<{ pilot: Pi
 
 export async function getPilotItem(id: string): Promise<PilotItem | undefined> {
   const r = await db().send(new GetCommand({ TableName: table(), Key: { id }, ConsistentRead: true }));
-  return r.Item as PilotItem | undefined;
+  return r.Item ? parsePilot(r.Item) : undefined;
 }
 
 export async function getPilot(id: string): Promise<Pilot> {
@@ -87,52 +116,90 @@ export async function authorisePilot(id: string, key: string | undefined, role: 
 }
 
 /**
- * Puts a pilot in the idle index (state `waiting`), keeping its original idle time so the
- * longest-idle pilot is served first. Fails (returns undefined) if the pilot got a job meanwhile.
+ * Marks a pilot idle (state `waiting`, keeping its original idle time) for a poll it holds open
+ * `holdMs`: while the hold lasts it is in the sparse `idle` index, keyed by the hold's end, so
+ * the matchmaker hands jobs only to pilots whose poll is live, latest hold first. A pilot that
+ * does not hold its poll (`holdMs` 0) is waiting but not in the index: it takes work itself when
+ * it polls. Fails (returns undefined) if the pilot got a job, a drain or a kill meanwhile.
  */
-export async function markWaiting(p: PilotItem): Promise<PilotItem | undefined> {
-  const now = nowIso();
+export async function markWaiting(p: PilotItem, holdMs: number): Promise<PilotItem | undefined> {
+  const nowMs = Date.now();
+  const now = new Date(nowMs).toISOString();
   const idleSince = p.state === 'waiting' && p.idleSince ? p.idleSince : now;
+  const values: Record<string, unknown> = {
+    ':w': 'waiting',
+    ':active': 'active',
+    ':since': idleSince,
+    ':now': now,
+  };
+  let update = 'SET #s = :w, idleSince = :since, lastSeenAt = :now, stateAt = if_not_exists(stateAt, :now)';
+  if (holdMs > 0) {
+    const until = new Date(nowMs + holdMs).toISOString();
+    update += ', ipk = :ipk, isk = :isk, holdUntil = :until';
+    Object.assign(values, { ':ipk': IDLE_PARTITION, ':isk': `${until}#${p.id}`, ':until': until });
+  } else update += ' REMOVE ipk, isk, holdUntil';
   try {
     const r = await db().send(
       new UpdateCommand({
         TableName: table(),
         Key: { id: p.id },
-        UpdateExpression:
-          'SET #s = :w, ipk = :ipk, isk = :isk, idleSince = :since, lastSeenAt = :now, stateAt = if_not_exists(stateAt, :now)',
+        UpdateExpression: update,
         ConditionExpression:
           '#s IN (:active, :w) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)',
         ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
-        ExpressionAttributeValues: {
-          ':w': 'waiting',
-          ':active': 'active',
-          ':ipk': IDLE_PARTITION,
-          ':isk': `${idleSince}#${p.id}`,
-          ':since': idleSince,
-          ':now': now,
-        },
+        ExpressionAttributeValues: values,
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return r.Attributes as PilotItem;
+    return parsePilot(r.Attributes!);
   } catch (err) {
     if (isConditionFailed(err)) return undefined;
     throw err;
   }
 }
 
-/** Idle pilots, longest idle first. */
-export async function idlePilots(limit: number): Promise<PilotItem[]> {
+/**
+ * Takes a pilot out of the idle index when the poll it held is gone (its connection closed: the
+ * pilot died or gave up), so no job is handed to it. Only the hold that `isk` names is ended.
+ */
+export async function leaveIdle(id: string, isk: string): Promise<void> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { id },
+        UpdateExpression: 'REMOVE ipk, isk, holdUntil',
+        ConditionExpression: 'isk = :isk',
+        ExpressionAttributeValues: { ':isk': isk },
+      }),
+    );
+  } catch (err) {
+    if (!isConditionFailed(err)) throw err;
+  }
+}
+
+/** An entry of the `idle` index: what the matchmaker needs to hand a pilot a job. */
+export const IdleEntry = z.object({
+  id: z.string(),
+  host: z.string(),
+  site: z.string().optional(),
+  isk: z.string(),
+});
+export type IdleEntry = z.infer<typeof IdleEntry>;
+
+/** Pilots holding a poll that lasts beyond `liveAfterIso`, latest hold first. */
+export async function idlePilots(limit: number, liveAfterIso: string): Promise<IdleEntry[]> {
   const r = await db().send(
     new QueryCommand({
       TableName: table(),
       IndexName: 'idle',
-      KeyConditionExpression: 'ipk = :ipk',
-      ExpressionAttributeValues: { ':ipk': IDLE_PARTITION },
+      KeyConditionExpression: 'ipk = :ipk AND isk > :after',
+      ExpressionAttributeValues: { ':ipk': IDLE_PARTITION, ':after': liveAfterIso },
+      ScanIndexForward: false,
       Limit: limit,
     }),
   );
-  return (r.Items ?? []) as PilotItem[];
+  return (r.Items ?? []).map((it) => IdleEntry.parse(it));
 }
 
 /** Refreshes a pilot's liveness and returns its flags (drain, kill, job to kill). */
@@ -149,7 +216,7 @@ export async function touchPilot(id: string): Promise<PilotItem> {
         ReturnValues: 'ALL_NEW',
       }),
     );
-    return r.Attributes as PilotItem;
+    return parsePilot(r.Attributes!);
   } catch (err) {
     if (isConditionFailed(err)) {
       const it = await getPilotItem(id);
@@ -183,7 +250,8 @@ export async function endPilot(
       new UpdateCommand({
         TableName: table(),
         Key: { id },
-        UpdateExpression: 'SET #s = :state, stateAt = :now, endedAt = :now, #ttl = :ttl REMOVE ipk, isk',
+        UpdateExpression:
+          'SET #s = :state, stateAt = :now, endedAt = :now, #ttl = :ttl REMOVE ipk, isk, holdUntil, lvpk',
         ConditionExpression: cond,
         ExpressionAttributeNames: { '#s': 'state', '#ttl': 'ttl' },
         ExpressionAttributeValues: values,
@@ -203,24 +271,47 @@ export interface PilotSelector {
   site?: string;
 }
 
-/** Live pilots (not stopped/timeout/killed). A scan with a filter: the pilots table is small (TTL purge). */
+/**
+ * Live pilots (not stopped/timeout/killed): their ids from the sparse, keys-only `live` index
+ * (ended pilots are never read; heartbeats never rewrite the index), then their items by key.
+ */
 export async function livePilots(): Promise<PilotItem[]> {
-  const out: PilotItem[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await db().send(
-      new ScanCommand({
-        TableName: table(),
-        FilterExpression: 'NOT (#s IN (:st, :to, :k))',
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: { ':st': 'stopped', ':to': 'timeout', ':k': 'killed' },
-        ExclusiveStartKey: start,
-      }),
-    );
-    out.push(...((r.Items ?? []) as PilotItem[]));
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const ids = await livePilotIds();
+  const out = (
+    await batchGet(
+      table(),
+      ids.map((id) => ({ id })),
+      { consistent: true },
+    )
+  ).map(parsePilot);
+  // The index is eventually consistent on AWS: an item just ended may still be listed.
+  return out.filter((p) => !PILOT_ENDED.has(p.state));
+}
+
+/** Ids of the live pilots (the `live` index, every shard). */
+async function livePilotIds(): Promise<string[]> {
+  const shards = Array.from({ length: LIVE_SHARDS }, (_, i) => `L#${i}`);
+  const pages = await Promise.all(
+    shards.map(async (lvpk) => {
+      const out: string[] = [];
+      let start: Record<string, unknown> | undefined;
+      do {
+        const r = await db().send(
+          new QueryCommand({
+            TableName: table(),
+            IndexName: 'live',
+            KeyConditionExpression: 'lvpk = :p',
+            ExpressionAttributeValues: { ':p': lvpk },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const it of r.Items ?? []) out.push(String(it.id));
+        start = r.LastEvaluatedKey;
+      } while (start);
+      return out;
+    }),
+  );
+  return pages.flat();
 }
 
 /**
@@ -241,7 +332,7 @@ export async function flagPilots(sel: PilotSelector, mode: 'drain' | 'kill'): Pr
         new UpdateCommand({
           TableName: table(),
           Key: { id: p.id },
-          UpdateExpression: `SET #f = :true REMOVE ipk, isk`,
+          UpdateExpression: `SET #f = :true REMOVE ipk, isk, holdUntil`,
           ConditionExpression: 'NOT (#s IN (:st, :to, :k))',
           ExpressionAttributeNames: { '#f': mode, '#s': 'state' },
           ExpressionAttributeValues: { ':true': true, ':st': 'stopped', ':to': 'timeout', ':k': 'killed' },
@@ -265,7 +356,7 @@ export async function listPilots(f: { state?: PilotState; site?: string; limit: 
     let start: Record<string, unknown> | undefined;
     do {
       const names: Record<string, string> = {};
-      const values: Record<string, unknown> = { ':lpk': `P#${day}` };
+      const values: Record<string, unknown> = { ':lpk': dayPartition('pilot', day) };
       const filters: string[] = [];
       if (f.state) {
         names['#s'] = 'state';
@@ -335,4 +426,57 @@ export async function requestJobKill(pilotId: string, jobId: string): Promise<vo
   } catch (err) {
     if (!isConditionFailed(err)) throw err;
   }
+}
+
+/** One item of a TransactWriteItems call. */
+export type TransactItem = NonNullable<
+  ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']
+>[number];
+
+/**
+ * The pilot's part of a job's end, for the same transaction: `free` gives it back its slot
+ * (`active`, ready to poll again); `timeout`/`stopped`/`killed` end it. Conditioned on the pilot
+ * still holding `jobId` (and, for the reaper, on not having been seen since `lastSeenAt`).
+ * `seen`: the pilot itself reported (refreshes its liveness; nothing else ever does).
+ */
+export function pilotAfterJob(
+  pilotId: string,
+  jobId: string,
+  then: 'free' | 'timeout' | 'stopped' | 'killed',
+  opts: { seen?: boolean; lastSeenAt?: string } = {},
+): TransactItem {
+  const now = nowIso();
+  const names: Record<string, string> = { '#s': 'state' };
+  const values: Record<string, unknown> = {
+    ':now': now,
+    ':jid': jobId,
+    ':st': 'stopped',
+    ':to': 'timeout',
+    ':k': 'killed',
+  };
+  let cond = 'jobId = :jid AND NOT (#s IN (:st, :to, :k))';
+  if (opts.lastSeenAt) {
+    cond += ' AND lastSeenAt = :seen';
+    values[':seen'] = opts.lastSeenAt;
+  }
+  let update: string;
+  if (then === 'free') {
+    update = `SET #s = :active, stateAt = :now${opts.seen ? ', lastSeenAt = :now' : ''} ADD jobcount :one REMOVE jobId, jobtype, killJobId`;
+    Object.assign(values, { ':active': 'active', ':one': 1 });
+  } else {
+    update =
+      'SET #s = :end, stateAt = :now, endedAt = :now, #ttl = :ttl REMOVE jobId, jobtype, killJobId, ipk, isk, holdUntil, lvpk';
+    names['#ttl'] = 'ttl';
+    Object.assign(values, { ':end': then, ':ttl': ttlAfterDays(config().P3S_RETENTION_DAYS) });
+  }
+  return {
+    Update: {
+      TableName: table(),
+      Key: { id: pilotId },
+      UpdateExpression: update,
+      ConditionExpression: cond,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    },
+  };
 }

@@ -5,14 +5,12 @@ import { ConflictError, NotFoundError } from '../core/errors.ts';
 import { nowIso } from '../core/util/time.ts';
 import { db } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
+import { pick, RULE_FIELDS } from './items.ts';
 
 /** Trigger rules, keyed by name (`id` attribute). A small table: listing is a Scan. */
 const table = () => tableName('rules');
 
-const toRule = (item: Record<string, unknown>): TriggerRule => {
-  const { id: _id, ...rest } = item;
-  return rest as unknown as TriggerRule;
-};
+const toRule = (item: Record<string, unknown>): TriggerRule => pick(RULE_FIELDS, item);
 
 /**
  * Stores a rule. A new name is created; an existing one is a `ConflictError` unless `replace`,

@@ -1,10 +1,7 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { tableName } from '../config.ts';
 import { planShedding, type QueuedJob } from '../core/data/shedding.ts';
 import type { JobState } from '../core/job/job.ts';
 import { log } from '../log.ts';
-import { db } from './client.ts';
-import { endJob } from './dispatch.ts';
+import { endJob, type JobItem, jobsInState } from './job-transitions.ts';
 import { listJobtypes } from './jobtypes.ts';
 
 /** Ended jobs sampled (newest first) to estimate each type's mean run time. */
@@ -12,37 +9,17 @@ const RUNTIME_SAMPLE = 200;
 /** A type needs at least this many ended jobs in the sample before it is shed. */
 const MIN_RUNTIME_SAMPLES = 3;
 
-type Item = Record<string, unknown> & {
-  id: string;
-  jobtype: string;
-  state: JobState;
-  stateAt: string;
-  priority: number;
-  definedAt?: string;
-  createdAt: string;
-};
+type Item = JobItem;
 
+/** Jobs in `state`, newest first; for one type only its queued (not held) jobs. */
 async function query(state: JobState, opts: { limit?: number; jobtype?: string } = {}): Promise<Item[]> {
-  const out: Item[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const r = await db().send(
-      new QueryCommand({
-        TableName: tableName('jobs'),
-        IndexName: 'byState',
-        KeyConditionExpression: '#s = :s',
-        FilterExpression: opts.jobtype ? 'jobtype = :t AND attribute_exists(qpk)' : undefined,
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: opts.jobtype ? { ':s': state, ':t': opts.jobtype } : { ':s': state },
-        ScanIndexForward: false,
-        Limit: opts.limit,
-        ExclusiveStartKey: start,
-      }),
-    );
-    out.push(...((r.Items ?? []) as Item[]));
-    start = opts.limit !== undefined && out.length >= opts.limit ? undefined : r.LastEvaluatedKey;
-  } while (start);
-  return out;
+  const { items } = await jobsInState(state, {
+    newestFirst: true,
+    limit: opts.limit,
+    jobtype: opts.jobtype,
+    queuedOnly: Boolean(opts.jobtype),
+  });
+  return items;
 }
 
 /** Mean run time (startedAt → endedAt, seconds) per job type, from the newest finished jobs. */
@@ -82,7 +59,7 @@ export async function shedQueues(nowMs = Date.now()): Promise<{ dropped: number 
         (j): QueuedJob => ({
           id: j.id,
           priority: Number(j.priority ?? 0),
-          definedAt: j.definedAt ?? j.createdAt,
+          definedAt: j.definedAt ?? j.createdAt ?? String(j.stateAt),
         }),
       ),
       deadlineSec: t.deadline!,

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import { BatchGetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
+import { jobtypeEntity, jobtypeOfEntity } from '../core/stats/job-events.ts';
 import { ttlAfterDays } from '../core/util/time.ts';
+import { batchGet } from './batch.ts';
 import { db } from './client.ts';
-import { cancellationCodes } from './conditions.ts';
+import { cancellationCodes, isConditionFailed } from './conditions.ts';
 import { listJobtypes } from './jobtypes.ts';
 
 const table = () => tableName('stats');
@@ -140,6 +142,29 @@ export async function counters(): Promise<Record<string, Record<string, number>>
   return out;
 }
 
+/**
+ * The sweeper's correction of a drifted counter (`count` / `sk`): adds `delta` only if the
+ * counter still holds `seen` (0 also matches a counter never written), so a stream batch that
+ * lands meanwhile makes it change nothing. False when it lost.
+ */
+export async function correctCounter(sk: string, seen: number, delta: number): Promise<boolean> {
+  try {
+    await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: { pk: 'count', sk },
+        UpdateExpression: 'ADD n :d',
+        ConditionExpression: seen === 0 ? 'attribute_not_exists(n) OR n = :seen' : 'n = :seen',
+        ExpressionAttributeValues: { ':d': delta, ':seen': seen },
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (isConditionFailed(err)) return false;
+    throw err;
+  }
+}
+
 function minutesBack(n: number, nowMs: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push(new Date(nowMs - i * 60_000).toISOString().slice(0, 16));
@@ -154,16 +179,7 @@ export async function perMinute(
 ): Promise<Map<string, Record<string, number>>> {
   const keys = minutesBack(minutes, nowMs).map((sk) => ({ pk, sk }));
   const out = new Map<string, Record<string, number>>();
-  for (let i = 0; i < keys.length; i += 100) {
-    let req: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
-      [table()]: { Keys: keys.slice(i, i + 100) },
-    };
-    while (req && Object.keys(req).length) {
-      const r = await db().send(new BatchGetCommand({ RequestItems: req }));
-      for (const it of r.Responses?.[table()] ?? []) out.set(String(it.sk), it as Record<string, number>);
-      req = r.UnprocessedKeys as typeof req;
-    }
-  }
+  for (const it of await batchGet(table(), keys)) out.set(String(it.sk), it as Record<string, number>);
   return out;
 }
 
@@ -188,7 +204,7 @@ export async function summary(nowMs = Date.now()) {
   // Job types seen only in the counters (submitted, never configured) are listed too.
   const known = new Set(types.map((t) => t.name));
   for (const k of Object.keys(c)) {
-    const name = k.startsWith('jobtype#') ? k.slice('jobtype#'.length) : undefined;
+    const name = jobtypeOfEntity(k);
     if (name && !known.has(name)) {
       known.add(name);
       types.push({ name, inFlight: 0 });
@@ -197,14 +213,14 @@ export async function summary(nowMs = Date.now()) {
   types.sort((a, b) => a.name.localeCompare(b.name));
   const jobtypes = types.map((t) => ({
     name: t.name,
-    queued: c[`jobtype#${t.name}`]?.defined ?? 0,
+    queued: c[jobtypeEntity(t.name)]?.defined ?? 0,
     inFlight: t.inFlight ?? 0,
     limit: t.limit ?? null,
     priority: t.priority ?? null,
     deadline: t.deadline ?? null,
     sampling: t.sampling ?? null,
-    stale: c[`jobtype#${t.name}`]?.stale ?? 0,
-    dropped: c[`jobtype#${t.name}`]?.dropped ?? 0,
+    stale: c[jobtypeEntity(t.name)]?.stale ?? 0,
+    dropped: c[jobtypeEntity(t.name)]?.dropped ?? 0,
   }));
   const throughput = minutesBack(60, nowMs)
     .reverse()

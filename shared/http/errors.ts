@@ -9,6 +9,8 @@ const STATUS: Record<string, number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  unsupported_media_type: 415,
+  rate_limited: 429,
   timeout: 503,
 };
 
@@ -20,7 +22,7 @@ export interface ErrorBody {
 }
 
 /** Formats a zod path as `jobs[0].env.FOO`. */
-export function zodPath(path: readonly PropertyKey[], prefix = ''): string {
+function zodPath(path: readonly PropertyKey[], prefix = ''): string {
   let out = prefix;
   for (const p of path) {
     if (typeof p === 'number') out += `[${p}]`;

@@ -75,3 +75,39 @@ ${join(bars)}
 <text x="${W - RIGHT}" y="${H - 6}" font-size="15" text-anchor="end" fill="#334155">now</text>
 </svg>`;
 }
+
+/**
+ * A sparkline: one series over time (oldest first) as a small SVG line, with gaps where a value
+ * is missing (no jobs that minute). The numbers are in its title, so it is not the only way to
+ * read them.
+ */
+export function sparkline(
+  values: readonly (number | null)[],
+  opts: { id: string; label: string; unit?: string; max?: number },
+): Html {
+  const W = 120;
+  const H = 28;
+  const seen = values.filter((v): v is number => v !== null);
+  const max = opts.max ?? niceMax(Math.max(0, ...seen));
+  const step = values.length > 1 ? W / (values.length - 1) : W;
+  const r1 = (v: number) => Math.round(v * 10) / 10;
+  const runs: string[][] = [];
+  let run: string[] = [];
+  values.forEach((v, i) => {
+    if (v === null) {
+      if (run.length) runs.push(run);
+      run = [];
+      return;
+    }
+    run.push(`${r1(i * step)},${r1(H - 2 - (Math.min(v, max) / max) * (H - 4))}`);
+  });
+  if (run.length) runs.push(run);
+  const last = [...values].reverse().find((v) => v !== null);
+  const id = opts.id.replace(/[^A-Za-z0-9_-]/g, '_');
+  return html`<svg class="spark" id="${id}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${opts.label}"><title>${opts.label}: ${seen.length ? `latest ${last}${opts.unit ?? ''}, highest ${Math.max(...seen)}${opts.unit ?? ''}` : 'no data'} (last ${values.length} min, up to ${max}${opts.unit ?? ''})</title><line x1="0" x2="${W}" y1="${H - 2}" y2="${H - 2}" stroke="#cbd5e1" stroke-width="1" vector-effect="non-scaling-stroke"/>${runs.map(
+    (pts) =>
+      pts.length === 1
+        ? html`<circle cx="${pts[0]!.split(',')[0]}" cy="${pts[0]!.split(',')[1]}" r="1.5" fill="#1d4ed8"/>`
+        : html`<polyline points="${pts.join(' ')}" fill="none" stroke="#1d4ed8" stroke-width="1.5" vector-effect="non-scaling-stroke"/>`,
+  )}</svg>`;
+}

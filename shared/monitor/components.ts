@@ -29,13 +29,29 @@ export function badge(state: string | undefined): Html {
   return html`<span class="badge ${stateClass(state)}">${state ?? 'unknown'}</span>`;
 }
 
-/** A column of a sortable table. `value` is what sorting compares; `cell` what is shown. */
+/**
+ * A column of a sortable table. `value` is what sorting compares; `cell` what is shown. A table
+ * whose columns give a `width` fits the page: fixed widths (xs…xl, in characters) for the
+ * columns that have one, the rest share what is left, and every cell is one line cut with an
+ * ellipsis, its full text (`title`, else `value`) in the tooltip.
+ */
 export interface Column<T> {
   key: string;
   label: string;
   cell: (row: T) => Child;
   value?: (row: T) => string | number | undefined;
   numeric?: boolean;
+  /** `t`: a compact time (whenShort). */
+  width?: 'xs' | 't' | 's' | 'm' | 'l' | 'xl';
+  title?: (row: T) => string | undefined;
+  /** Left out when no row of the page has a value (e.g. site, when no job needs one). */
+  optional?: boolean;
+}
+
+/** A timestamp in a table: the time of day (date too if not today), full local and UTC time in the tooltip. */
+export function whenShort(iso: string | undefined): Html {
+  if (!iso) return html`<span class="muted">—</span>`;
+  return html`<time class="short" datetime="${iso}" title="${iso}">${iso.slice(11, 19)}</time>`;
 }
 
 /** Parses a `sort` parameter (`name` ascending, `-name` descending) against the table's columns. */
@@ -86,8 +102,11 @@ export interface TableOptions<T> {
 
 /** A table whose headers are sort links (`?sort=col`, again for `-col`), marked with aria-sort. */
 export function table<T>(o: TableOptions<T>): Html {
+  const columns = o.columns.filter((c) => !c.optional || o.rows.some((r) => c.value?.(r) !== undefined));
+  o = { ...o, columns };
   const s = parseSort(o.sort, o.columns);
   const rows = sortRows(o.rows, o.columns, o.sort);
+  const fit = o.columns.some((c) => c.width);
   const head = o.columns.map((c) => {
     const cls = c.numeric ? html` class="num"` : '';
     if (!c.value) return html`<th scope="col"${cls}>${c.label}</th>`;
@@ -100,12 +119,18 @@ export function table<T>(o: TableOptions<T>): Html {
   const body = rows.length
     ? rows.map((r) => {
         const rc = o.rowClass?.(r);
-        return html`<tr${rc ? html` class="${rc}"` : ''}>${o.columns.map((c) => html`<td${c.numeric ? html` class="num"` : ''}>${c.cell(r)}</td>`)}</tr>`;
+        return html`<tr${rc ? html` class="${rc}"` : ''}>${o.columns.map((c) => {
+          const tip = fit ? (c.title?.(r) ?? c.value?.(r)) : undefined;
+          return html`<td${c.numeric ? html` class="num"` : ''}${tip !== undefined && tip !== '' ? html` title="${String(tip)}"` : ''}>${c.cell(r)}</td>`;
+        })}</tr>`;
       })
     : html`<tr><td colspan="${o.columns.length}" class="muted">${o.empty ?? 'Nothing to show.'}</td></tr>`;
-  return html`<table>
+  const cols = fit
+    ? html`<colgroup>${o.columns.map((c) => html`<col${c.width ? html` class="w-${c.width}"` : ''}>`)}</colgroup>`
+    : '';
+  return html`<table${fit ? html` class="fit"` : ''}>
 <caption>${o.caption}</caption>
-<thead><tr>${head}</tr></thead>
+${cols}<thead><tr>${head}</tr></thead>
 <tbody>${body}</tbody>
 </table>`;
 }

@@ -7,9 +7,11 @@ import { fillOf } from './states.ts';
  * job. Pure: same input, same markup — so it is unit-tested without a browser.
  */
 
-export interface DagVertexView {
+interface DagVertexView {
   name: string;
   state?: string;
+  /** Second line of the box instead of the state (a template's vertices show their job type). */
+  note?: string;
   /** Where a click on the vertex goes (its job's page). */
   href?: string;
 }
@@ -23,7 +25,7 @@ export interface DagView {
   edges: readonly DagEdgeView[];
 }
 
-export interface PlacedVertex extends DagVertexView {
+interface PlacedVertex extends DagVertexView {
   layer: number;
   /** Position within its layer, from the left. */
   order: number;
@@ -161,7 +163,9 @@ export function layoutDag(view: DagView): DagLayout {
   // target has several parents (then near the source). That vertex is made at least as wide as
   // the label, so labels of sibling edges never overlap.
   const labelAtOf = (e: { target: string }) => (parents.get(e.target)!.length > 1 ? 0.2 : 0.8);
-  const widths = new Map(names.map((n) => [n, widthOf(n, byName.get(n)!.state ?? '')]));
+  const widths = new Map(
+    names.map((n) => [n, widthOf(n, byName.get(n)!.note ?? byName.get(n)!.state ?? '')]),
+  );
   for (const e of edges) {
     const label = e.labels.join(', ');
     if (!label) continue;
@@ -265,10 +269,10 @@ export function dagSvg(view: DagView, opts: { id: string; title: string }): Html
   });
   const vertices = g.vertices.map((v) => {
     const state = v.state ?? 'unknown';
-    const box = html`<title>${v.name} — ${state}</title>
+    const box = html`<title>${v.name} — ${v.note ?? state}</title>
 <rect x="${v.x}" y="${v.y}" width="${v.w}" height="${v.h}" rx="6" fill="${fillOf(v.state)}" stroke="#334155" stroke-width="1.2"/>
 <text x="${v.x + v.w / 2}" y="${v.y + 18}" text-anchor="middle" font-size="13" font-weight="600" fill="#0f172a">${shownName(v.name)}</text>
-<text x="${v.x + v.w / 2}" y="${v.y + 35}" text-anchor="middle" font-size="11" fill="#1e293b">${state}</text>`;
+<text x="${v.x + v.w / 2}" y="${v.y + 35}" text-anchor="middle" font-size="11" fill="#1e293b">${v.note ?? state}</text>`;
     const body = v.href ? html`<a href="${v.href}">${box}</a>` : box;
     return html`<g class="vertex" data-name="${v.name}" data-state="${state}">${body}</g>`;
   });

@@ -8,7 +8,18 @@ export interface PageCtx {
   nowMs: number;
 }
 
-export type NavKey = 'dashboard' | 'jobs' | 'pilots' | 'jobtypes' | 'workflows' | 'data' | 'none';
+export type NavKey =
+  | 'dashboard'
+  | 'jobs'
+  | 'pilots'
+  | 'jobtypes'
+  | 'workflows'
+  | 'data'
+  | 'dags'
+  | 'rules'
+  | 'datatypes'
+  | 'sites'
+  | 'none';
 
 const NAV: readonly [NavKey, string, string][] = [
   ['dashboard', '/', 'Dashboard'],
@@ -17,6 +28,10 @@ const NAV: readonly [NavKey, string, string][] = [
   ['jobtypes', '/monitor/jobtypes', 'Job types'],
   ['workflows', '/monitor/workflows', 'Workflows'],
   ['data', '/monitor/data', 'Data'],
+  ['dags', '/monitor/dags', 'DAGs'],
+  ['rules', '/monitor/rules', 'Rules'],
+  ['datatypes', '/monitor/datatypes', 'Datatypes'],
+  ['sites', '/monitor/sites', 'Sites'],
 ];
 
 /**
@@ -25,7 +40,7 @@ const NAV: readonly [NavKey, string, string][] = [
  */
 export function layout(o: { title: string; nav: NavKey; ctx: PageCtx; body: Child; main?: Html }): string {
   const who = o.ctx.caller
-    ? html`<div class="who"><span>Signed in as <strong>${o.ctx.caller.name}</strong> (${o.ctx.caller.role})</span>
+    ? html`<div class="who"><span title="Signed in as ${o.ctx.caller.name} (${o.ctx.caller.role})"><span class="sr-only">Signed in as </span><strong>${o.ctx.caller.name}</strong> (${o.ctx.caller.role})</span>
 <form method="post" action="/monitor/signout"><input type="hidden" name="signout" value="1"><button type="submit">Sign out</button></form></div>`
     : '';
   const nav =

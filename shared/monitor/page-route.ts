@@ -9,7 +9,7 @@ import { clearCookie, hasTokenCookie, isHttps, requestedPath } from './session.t
  * Headers of every monitor page. The CSP allows only this origin's script and style: even a
  * markup injection that escaped `html` could not run script.
  */
-export const PAGE_HEADERS: Readonly<Record<string, string>> = {
+const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'content-type': 'text/html; charset=utf-8',
   'cache-control': 'no-store',
   'content-security-policy':
@@ -33,7 +33,7 @@ export function redirect(location: string, cookies: string[] = [], status = 303)
 }
 
 /** The error page: the message toHttpError chose (escaped), and a way on. */
-export function errorPage(status: number, message: string, nowMs = Date.now()): string {
+function errorPage(status: number, message: string, nowMs = Date.now()): string {
   const title =
     status === 404
       ? 'Not found'
@@ -100,11 +100,12 @@ export function page<
   spec: RouteSpec<B, Q, P>,
   fn: (input: RouteInput<z.infer<B>, z.infer<Q>, z.infer<P>>) => Promise<string | HttpResponse>,
 ) {
-  const inner = route(spec, async (input) => {
+  // Pages are GETs a browser opens with its sign-in cookie.
+  const inner = route({ ...spec, cookie: true }, async (input) => {
     const r = await fn(input);
     return typeof r === 'string' ? htmlResponse(r) : r;
   });
   const handler = async (event: APIGatewayProxyEventV2, context: Context) =>
     forBrowser(event, (await inner(event, context)) as APIGatewayProxyStructuredResultV2);
-  return Object.assign(handler, { access: spec.access });
+  return Object.assign(handler, { access: spec.access, cookie: true });
 }

@@ -4,7 +4,7 @@ import { DataState } from '../core/data/data.ts';
 import { DatatypeName } from '../core/data/datatype.ts';
 import { Source } from '../core/data/location.ts';
 import { ListQuery } from '../core/job/api.ts';
-import type { JobState } from '../core/job/job.ts';
+import { type JobState, SiteName } from '../core/job/job.ts';
 import { PilotState } from '../core/pilot/pilot.ts';
 import type { JobFilter } from '../db/jobs.ts';
 
@@ -86,9 +86,9 @@ export function jobFilter(q: JobsQuery, nowMs: number): JobFilter {
 export function jobsParams(q: JobsQuery): Record<string, string | undefined> {
   return {
     state: q.state?.join(','),
-    jobtype: q.jobtype,
+    jobtype: q.jobtype?.join(','),
     user: q.user,
-    site: q.site,
+    site: q.site?.join(','),
     window: q.window,
     since: q.window ? undefined : q.since,
     until: q.window ? undefined : q.until,
@@ -99,7 +99,7 @@ export function jobsParams(q: JobsQuery): Record<string, string | undefined> {
 
 export const PilotsQuery = z.object({
   state: opt(PilotState),
-  site: opt(ListQuery.shape.site.unwrap()),
+  site: opt(SiteName),
   host: opt(z.string().trim().max(255)),
   limit: PerPage(100),
   page: PageNo,

@@ -1,4 +1,4 @@
-import { monitorWorkflowSource } from '../db/workflows.ts';
+import { monitorWorkflowSource } from '../db/workflow-store.ts';
 import type { DagEdgeView } from './dag-svg.ts';
 
 /**
@@ -8,25 +8,45 @@ import type { DagEdgeView } from './dag-svg.ts';
  * table's byWorkflow index), its edges from the workflow record.
  */
 
-export interface Page<T> {
+interface Page<T> {
   items: T[];
   nextCursor?: string;
 }
 
 export interface WorkflowRow {
   id: string;
+  name?: string;
   /** The DAG template it was made from. */
   dag?: string;
   state: string;
   user?: string;
+  /** Jobs, and jobs that have ended (any end state). */
+  nvertices?: number;
+  ndone?: number;
+  /** The file whose arrival started it (rule-made workflows). */
+  inputFile?: string;
+  rule?: string;
   createdAt?: string;
+  startedAt?: string;
   stateAt?: string;
   endedAt?: string;
+}
+
+/** The file on one edge of a workflow: what its source writes and its target reads. */
+export interface WorkflowEdgeFile {
+  source: string;
+  target: string;
+  datatype: string;
+  datatag: string;
+  path: string;
+  comment?: string;
 }
 
 export interface WorkflowDetail extends WorkflowRow {
   /** The DAG's edges (files); vertices come from the workflow's jobs. */
   edges: DagEdgeView[];
+  /** The files on its edges. */
+  files?: WorkflowEdgeFile[];
   /** Anything else the record holds, shown as attribute/value pairs. */
   extra?: Record<string, unknown>;
 }

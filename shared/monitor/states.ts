@@ -28,7 +28,7 @@ export const STATE_FILL: Readonly<Record<string, string>> = {
   stopped: '#e5e7eb',
   timeout: '#fbcfe8',
 };
-export const UNKNOWN_FILL = '#ffffff';
+const UNKNOWN_FILL = '#ffffff';
 
 export const fillOf = (state: string | undefined): string =>
   (state && Object.hasOwn(STATE_FILL, state) ? STATE_FILL[state] : undefined) ?? UNKNOWN_FILL;

@@ -1,7 +1,6 @@
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { log } from '../log.ts';
 
 export interface ImageChange {
   /** Entity from the table name suffix (`…-jobs` → `jobs`). */
@@ -27,35 +26,6 @@ export function toChange(r: DynamoDBRecord): ImageChange {
     new: img(r.dynamodb?.NewImage),
     sequenceNumber: r.dynamodb?.SequenceNumber ?? '',
   };
-}
-
-/**
- * Runs a stream batch with Lambda's partial-batch contract: records are handled in order, and
- * the first failure reports that record and every later one (Lambda retries from it), so a
- * failure never blocks the shard beyond the bounded retries set in serverless.yml.
- */
-export async function eachRecord(
-  event: DynamoDBStreamEvent,
-  fn: (c: ImageChange) => Promise<void>,
-  name: string,
-): Promise<DynamoDBBatchResponse> {
-  const records = event.Records ?? [];
-  for (let i = 0; i < records.length; i++) {
-    try {
-      await fn(toChange(records[i]!));
-    } catch (err) {
-      log.error(`${name}: record failed`, {
-        seq: records[i]!.dynamodb?.SequenceNumber,
-        err: String((err as Error)?.stack ?? err),
-      });
-      return {
-        batchItemFailures: records
-          .slice(i)
-          .map((r) => ({ itemIdentifier: r.dynamodb?.SequenceNumber ?? '' })),
-      };
-    }
-  }
-  return { batchItemFailures: [] };
 }
 
 /** For batch-level work (one action for the whole batch): all records fail together. */

@@ -65,7 +65,9 @@ describe('the stack killed between two steps of a workflow', () => {
       const dag = {
         name: 'twosteps',
         vertices: [
-          { name: 'first', jobtype: 'step1', payload: '/bin/true' },
+          // Longer than jobEvents' 1 s batching window: its start is handled before it ends,
+          // so its end opens a window of its own, and the kill below lands inside it.
+          { name: 'first', jobtype: 'step1', payload: '/bin/sleep 1.5' },
           {
             name: 'second',
             jobtype: 'step2',

@@ -39,7 +39,22 @@ describe('directory watcher: a file dropped into a watched directory runs a job 
     assert.equal(rule.status, 201, JSON.stringify(rule.body));
     watcher = spawn(
       process.execPath,
-      [CLI_BIN, 'watch', inbox, '--since', '10m', '--min-size', '1k', '--prefix', 'np04', '--interval', '5'],
+      // The file is renamed into place (complete at once): no settle time (--settle 0).
+      [
+        CLI_BIN,
+        'watch',
+        inbox,
+        '--since',
+        '10m',
+        '--min-size',
+        '1k',
+        '--prefix',
+        'np04',
+        '--interval',
+        '5',
+        '--settle',
+        '0',
+      ],
       {
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', P3S_SERVER: s.url, P3S_TOKEN: s.adminToken },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -33,8 +33,9 @@ afterEach(async () => {
   pilots = [];
 });
 
-async function submit(jobs: unknown[]): Promise<{ id: string }[]> {
-  const r = await s.call('POST', '/jobs', { body: jobs });
+/** Submits jobs; those that name no job type are of type `default`. */
+async function submit(jobs: Record<string, unknown>[]): Promise<{ id: string }[]> {
+  const r = await s.call('POST', '/jobs', { body: jobs.map((j) => ({ jobtype: 'default', ...j })) });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body;
 }
@@ -135,9 +136,16 @@ describe('real pilots run real payloads', () => {
     await waitFor(async () => (await job(j!.id)).state === 'running', { timeoutMs: 20_000, what: 'running' });
     const pilotId = (await job(j!.id)).pilotId;
     await p.stop('SIGKILL');
+    const killedAt = Date.now();
     const done = await ended(j!.id);
     assert.equal(done.state, 'pilotTO');
-    assert.equal((await s.call('GET', `/pilots/${pilotId}`)).body.state, 'timeout');
+    const lost = (await s.call('GET', `/pilots/${pilotId}`)).body;
+    assert.equal(lost.state, 'timeout');
+    // Detected after the heartbeat timeout (3 s) from its last sign of life, and no later than
+    // that plus one reaper interval (0.5 s) and a margin for a loaded machine (2 s).
+    const detectedMs = Date.parse(done.endedAt) - killedAt;
+    assert.ok(Date.parse(done.endedAt) - Date.parse(lost.lastSeenAt) >= 3000, 'not before the timeout');
+    assert.ok(detectedMs <= (3 + 0.5 + 2) * 1000, `pilotTO ${detectedMs} ms after the kill`);
     const types = (await s.call('GET', '/jobtypes')).body.jobtypes;
     assert.equal(
       types.find((t: { name: string }) => t.name === 'default')?.inFlight,

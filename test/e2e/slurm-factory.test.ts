@@ -139,6 +139,7 @@ describe('p3s-slurm-submit on a single-node Slurm', () => {
     const r = await s.call('POST', '/jobs', {
       body: [1, 2, 3, 4].map((i) => ({
         name: `echo${i}`,
+        jobtype: 'default',
         payload: `/bin/echo hi ${i}`,
         env: { P3S_EXECMODE: 'SHELL' },
       })),

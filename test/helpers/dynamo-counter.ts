@@ -78,7 +78,7 @@ function handlerModules(): Map<string, string> {
 }
 
 /** Each function's `iam.dynamodb` declaration: `Table[/index/name]` → actions. */
-export function declaredIam(): Map<string, Record<string, string[]>> {
+function declaredIam(): Map<string, Record<string, string[]>> {
   const doc = parse(readFileSync(join(repoRoot, 'serverless.yml'), 'utf8')) as Json;
   const out = new Map<string, Record<string, string[]>>();
   for (const [name, fn] of Object.entries((doc.functions ?? {}) as Json)) {
@@ -130,10 +130,6 @@ export class DynamoCounter {
   private tallies = new Map<string, Tally>();
   private callCounts = new Map<string, { fn: string; command: string; table: string; count: number }>();
   readonly uses = new Map<string, Use>();
-  /** When the last request answered (ms epoch), not counting `quietIgnores`: to wait for quiet. */
-  lastCallAt = 0;
-  /** Functions whose calls do not count for `lastCallAt` (the probes a test itself makes). */
-  quietIgnores = new Set<string>(['-']);
   private readonly modules = handlerModules();
 
   constructor(private readonly prefix: string) {}
@@ -167,7 +163,6 @@ export class DynamoCounter {
   }
 
   record(fn: string, command: string, input: Json, output: Json | undefined): void {
-    if (!this.quietIgnores.has(fn)) this.lastCallAt = Date.now();
     const first = this.entity(usesOf(command, input)[0]?.table ?? '-');
     const callKey = `${fn}\u0000${command}\u0000${first}`;
     const call = this.callCounts.get(callKey) ?? { fn, command, table: first, count: 0 };

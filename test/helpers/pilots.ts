@@ -60,10 +60,11 @@ export function runCli(
   server: string,
   token: string,
   args: string[],
+  env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_BIN, ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', P3S_SERVER: server, P3S_TOKEN: token },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', P3S_SERVER: server, P3S_TOKEN: token, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -14,7 +14,13 @@ export interface TestStack extends Stack {
   call(
     method: string,
     path: string,
-    opts?: { token?: string | null; body?: unknown; raw?: string; headers?: Record<string, string> },
+    opts?: {
+      token?: string | null;
+      body?: unknown;
+      /** A body sent as is (as application/json unless `headers` names a content-type). */
+      raw?: string;
+      headers?: Record<string, string>;
+    },
   ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
@@ -45,6 +51,9 @@ export async function startTestStack(env: Record<string, string> = {}): Promise<
     const token = opts.token === undefined ? adminToken : opts.token;
     if (token) headers.authorization = `Bearer ${token}`;
     let body: string | undefined = opts.raw;
+    // Raw text is JSON text too, unless the test names another type.
+    if (opts.raw !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
       headers['content-type'] = 'application/json';
@@ -94,4 +103,14 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${opts.what ?? 'condition'}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 20));
   }
+}
+
+/**
+ * Whether the stack's stream functions are done: every reader rests in its idle poll with no
+ * kick pending and nothing waiting for or in delivery. Writes made through the stack kick their
+ * reader before the write returns, so once the writes of a step have returned, idle means their
+ * records (and whatever the functions wrote in turn) have been handled.
+ */
+export function streamsIdle(s: Pick<TestStack, 'streamReaders'>): boolean {
+  return s.streamReaders.every((r) => r.idle);
 }

@@ -325,6 +325,29 @@ describe('the prod CloudFormation template', () => {
     }
     assert.ok(template.Outputs?.ApiUrl, 'ApiUrl output');
   });
+
+  test('the API stage is throttled, the sign-in form far lower than the rest (docs/security.md)', () => {
+    const stages = of('AWS::ApiGatewayV2::Stage');
+    assert.equal(stages.length, 1);
+    const [id, stage] = stages[0]!;
+    const all = stage.Properties.DefaultRouteSettings;
+    assert.ok(
+      all.ThrottlingRateLimit > 0 && all.ThrottlingBurstLimit >= all.ThrottlingRateLimit,
+      `${id}: default throttling`,
+    );
+    const signin = stage.Properties.RouteSettings?.['POST /monitor/signin'];
+    assert.ok(signin, 'POST /monitor/signin has route settings');
+    assert.ok(
+      signin.ThrottlingRateLimit > 0 && signin.ThrottlingRateLimit <= 10,
+      'sign-in: a few a second at most',
+    );
+    // A route setting fails to deploy unless its route exists first.
+    for (const key of Object.keys(stage.Properties.RouteSettings)) {
+      const route = of('AWS::ApiGatewayV2::Route').find(([, r]) => r.Properties.RouteKey === key);
+      assert.ok(route, `route ${key} exists`);
+      assert.ok(stage.DependsOn?.includes(route[0]), `${id} depends on ${route[0]}`);
+    }
+  });
 });
 
 function filtersOf(fn: string, table: string): Json[] {

@@ -19,8 +19,18 @@ after(async () => {
 describe('racing fast-path claims', () => {
   test('20 pilots polling at once take high-priority jobs only, while any is queued', async () => {
     const jobs = [
-      ...Array.from({ length: 20 }, (_, i) => ({ name: `low-${i}`, priority: 1 })),
-      ...Array.from({ length: 20 }, (_, i) => ({ name: `high-${i}`, priority: 5 })),
+      ...Array.from({ length: 20 }, (_, i) => ({
+        name: `low-${i}`,
+        jobtype: 'default',
+        payload: '/bin/true',
+        priority: 1,
+      })),
+      ...Array.from({ length: 20 }, (_, i) => ({
+        name: `high-${i}`,
+        jobtype: 'default',
+        payload: '/bin/true',
+        priority: 5,
+      })),
     ];
     assert.equal((await s.call('POST', '/jobs', { body: jobs })).status, 201);
     const pilots = Array.from({ length: 20 }, () => new SimPilot(s));

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { sampledIn } from '../../shared/core/data/sampling.ts';
 import { startTestStack, type TestStack } from '../helpers/stack.ts';
 
 let s: TestStack;
@@ -124,30 +123,86 @@ describe('registration and rules', () => {
     assert.equal((await jobsOfRule('race')).length, 2);
   });
 
-  test('sampling 0.25 of 100 files keeps exactly the files whose name hash is below 0.25', async () => {
+  test('sampling 0.25 of 100 files keeps the same 27 files on every run, and a replay elsewhere the same', async () => {
     await addRule({
       name: 'sample',
       match: { pattern: 'sample-*.raw' },
       action: template('s'),
       sampling: 0.25,
     });
+    // Fixed vector (computed once from sha256 of the name): which of sample-0 … sample-99.raw are kept.
+    const KEPT = [
+      1, 6, 10, 16, 20, 21, 26, 29, 40, 45, 48, 55, 56, 58, 59, 66, 71, 72, 73, 76, 77, 81, 86, 89, 90, 95,
+      97,
+    ];
     const files = Array.from({ length: 100 }, (_, i) => ({ location: `/data/sample-${i}.raw` }));
     const results = await register({ files });
-    const expected = files.filter((f) => sampledIn(f.location.slice(6), 0.25)).length;
-    const triggered = results.filter((r) => r.state === 'triggered');
-    assert.equal(triggered.length, expected);
-    assert.ok(expected > 10 && expected < 40, `about a quarter: ${expected}`);
-    assert.equal(results.filter((r) => r.state === 'skipped').length, 100 - expected);
+    const keptNow = results.flatMap((r, i) => (r.state === 'triggered' ? [i] : []));
+    assert.deepEqual(keptNow, KEPT);
+    assert.ok(
+      results.filter((r) => r.state !== 'triggered').every((r) => r.state === 'skipped'),
+      'the others are skipped',
+    );
     assert.ok(
       results.filter((r) => r.state === 'skipped').every((r) => r.triggers[0]!.outcome === 'sampled'),
     );
-    assert.equal((await jobsOfRule('sample')).length, expected);
-    // A replay under other locations with the same names decides the same way.
-    const replay = await register({ files: files.map((f) => ({ location: `/replay${f.location}` })) });
+    assert.equal((await jobsOfRule('sample')).length, KEPT.length);
+    // A replay under other locations and sources with the same names decides the same way.
+    const replay = await register({
+      files: files.map((f, i) => ({
+        location: i % 2 ? `/replay${f.location}` : `root://eos.example.org//replay${f.location}`,
+        source: i % 2 ? 'watch' : 'xrootd',
+      })),
+    });
     assert.deepEqual(
-      replay.map((r) => r.state),
-      results.map((r) => r.state),
+      replay.flatMap((r, i) => (r.state === 'triggered' ? [i] : [])),
+      KEPT,
     );
+    assert.equal((await jobsOfRule('sample')).length, 2 * KEPT.length);
+  });
+
+  test('fixed vectors: file, rule sampling 0.5 and a job type sampling 0.25 give fixed jobs, wherever the file is', async () => {
+    assert.equal((await s.call('PUT', '/jobtypes/vec-cheap', { body: { sampling: 0.25 } })).status, 200);
+    await addRule({
+      name: 'vectors',
+      match: { pattern: 'np04_*' },
+      action: [...template('cheap', 'vec-cheap'), ...template('full', 'vec-full')],
+      sampling: 0.5,
+    });
+    // name → job types of the jobs created (none: sampled out by the rule). Computed once from
+    // sha256(name); a salt or hash change moves some of these.
+    const VECTORS: Record<string, string[]> = {
+      'np04_raw_run005141_0003_dl1.root': ['vec-cheap', 'vec-full'],
+      'np04_raw_run005142_0001_dl5.root': ['vec-cheap', 'vec-full'],
+      'np04_hd_run020001_0017.hdf5': ['vec-full'],
+      'np04_hd_run020001_0018.hdf5': [],
+      'np04_raw_run005141_0001_dl1.root': [],
+      'np04_raw_run005141_0002_dl1.root': [],
+    };
+    const names = Object.keys(VECTORS);
+    const outcome = async (rs: Awaited<ReturnType<typeof register>>) => {
+      const out: Record<string, string[]> = {};
+      for (const [i, r] of rs.entries()) {
+        const types = [];
+        for (const id of r.jobs) types.push((await s.call('GET', `/jobs/${id}`)).body.jobtype as string);
+        out[names[i]!] = types.sort();
+        assert.equal(r.triggers[0]!.outcome, r.jobs.length ? 'jobs' : 'sampled', names[i]);
+      }
+      return out;
+    };
+    const places = [
+      (n: string) => ({ location: `root://eos.example.org//eos/np04/raw/${n}`, source: 'xrootd' }),
+      (n: string) => ({ location: `s3://p3s-incoming/incoming/${n}`, source: 's3' }),
+      (n: string) => ({ location: `/data/np04/replay/${n}`, source: 'watch' }),
+    ];
+    for (const place of places) {
+      const rs = await register({ files: names.map(place) });
+      assert.ok(
+        rs.every((r) => r.created),
+        'each place is a new file',
+      );
+      assert.deepEqual(await outcome(rs), VECTORS, `files at ${place('…').location}`);
+    }
   });
 
   test("a job type's sampling fraction applies on top of the rule's", async () => {
@@ -263,14 +318,14 @@ describe('bad input', () => {
       'a rule with a bad job',
       'POST',
       '/rules',
-      { name: 'b', action: [{ jobtype: 'no way' }] },
+      { name: 'b', action: [{ ...template()[0], jobtype: 'no way' }] },
       /body\.action\[0\]\.jobtype/,
     ],
     [
       'a rule with a bad regex',
       'POST',
       '/rules',
-      { name: 'b', action: [{}], match: { regex: '[' } },
+      { name: 'b', action: template(), match: { regex: '[' } },
       /body\.match\.regex/,
     ],
     ['an enable without a boolean', 'PATCH', '/rules/x', { enabled: 'yes' }, /body\.enabled/],
@@ -306,7 +361,7 @@ describe('bad input', () => {
       (await s.call('POST', '/data', { token: submitter, body: { location: '/v/x' } })).status,
       200,
     );
-    await addRule({ name: 'keep', action: [{}], match: { pattern: 'never-matches' } });
+    await addRule({ name: 'keep', action: template(), match: { pattern: 'never-matches' } });
     assert.equal((await s.call('DELETE', '/rules/keep', { token: submitter })).status, 403);
     assert.equal(
       (await s.call('POST', '/data', { token: s.pilotToken, body: { location: '/v/y' } })).status,

@@ -46,9 +46,14 @@ async function history(jobtype: string) {
 
 const submit = async (jobtype: string, n: number, priority = 0) => {
   const r = await s.call('POST', '/jobs', {
-    body: Array.from({ length: n }, (_, i) => ({ name: `${jobtype}-${i}`, jobtype, priority })),
+    body: Array.from({ length: n }, (_, i) => ({
+      name: `${jobtype}-${i}`,
+      jobtype,
+      payload: '/bin/true',
+      priority,
+    })),
   });
-  assert.equal(r.status, 201);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body.map((j: { id: string }) => j.id) as string[];
 };
 

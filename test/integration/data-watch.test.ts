@@ -13,7 +13,11 @@ const root = join(import.meta.dirname, '..', '..');
 before(async () => {
   s = await startTestStack();
   const r = await s.call('POST', '/rules', {
-    body: { name: 'watched', match: { source: 'watch' }, action: [{ name: 'w', jobtype: 'watchdqm' }] },
+    body: {
+      name: 'watched',
+      match: { source: 'watch' },
+      action: [{ name: 'w', jobtype: 'watchdqm', payload: '/bin/true' }],
+    },
   });
   assert.equal(r.status, 201);
 });
@@ -50,8 +54,11 @@ function drop(d: string, name: string, bytes: number, ageSec = 0): string {
   renameSync(tmp, join(d, name));
   return join(d, name);
 }
+/** The registered files of --json output (other lines say what is pending or refused). */
 const json = (lines: string[]) =>
-  lines.map((l) => JSON.parse(l) as { location: string; created: boolean; state: string; jobs: string[] });
+  lines
+    .map((l) => JSON.parse(l) as { location: string; created: boolean; state: string; jobs: string[] })
+    .filter((x) => x.location);
 
 describe('p3s watch', () => {
   test('--once with the tscan filters: newer than --since, at least --min-size, --prefix, no hidden files', async () => {
@@ -70,6 +77,8 @@ describe('p3s watch', () => {
       '1k',
       '--prefix',
       'np04',
+      '--settle',
+      '0',
       '--json',
     ]);
     assert.equal(r.code, 0, r.err);
@@ -93,14 +102,16 @@ describe('p3s watch', () => {
     for (const [i, n] of names.entries()) drop(d, n, 1, 50 - i * 10); // e is the oldest
     drop(d, 'skip.txt', 1);
     const first = json(
-      (await watchOnce([d, '--once', '--pattern', '*.dat', '--max-per-scan', '2', '--json'])).lines,
+      (await watchOnce([d, '--once', '--settle', '0', '--pattern', '*.dat', '--max-per-scan', '2', '--json']))
+        .lines,
     );
     assert.deepEqual(
       first.map((x) => x.location.slice(d.length + 1)),
       ['e.dat', 'd.dat'],
     );
     const second = json(
-      (await watchOnce([d, '--once', '--pattern', '*.dat', '--max-per-scan', '2', '--json'])).lines,
+      (await watchOnce([d, '--once', '--settle', '0', '--pattern', '*.dat', '--max-per-scan', '2', '--json']))
+        .lines,
     );
     // No state file: the first two are sent again (and are already registered), nothing new yet.
     assert.deepEqual(
@@ -116,12 +127,12 @@ describe('p3s watch', () => {
     const d = dir();
     const state = join(dir(), 'watch-state.json');
     const f = drop(d, 'restart.root', 5);
-    const a = json((await watchOnce([d, '--once', '--state', state, '--json'])).lines);
+    const a = json((await watchOnce([d, '--once', '--settle', '0', '--state', state, '--json'])).lines);
     assert.equal(a.length, 1);
-    const b = await watchOnce([d, '--once', '--state', state, '--json']);
+    const b = await watchOnce([d, '--once', '--settle', '0', '--state', state, '--json']);
     assert.equal(b.code, 0);
     assert.deepEqual(b.lines, [], 'the state file remembers what was sent');
-    const c = json((await watchOnce([d, '--once', '--json'])).lines);
+    const c = json((await watchOnce([d, '--once', '--settle', '0', '--json'])).lines);
     assert.equal(c[0]!.created, false);
     const data = (await s.call('GET', `/data?location=${encodeURIComponent(f)}`)).body.data[0];
     assert.equal(data.announced, 2);
@@ -130,7 +141,7 @@ describe('p3s watch', () => {
 
   test('continuous mode registers a file dropped into the directory, and stops cleanly on SIGTERM', async () => {
     const d = dir();
-    const child = spawn(process.execPath, [CLI_BIN, 'watch', d, '--interval', '30'], {
+    const child = spawn(process.execPath, [CLI_BIN, 'watch', d, '--interval', '30', '--settle', '0'], {
       cwd: root,
       env: { ...process.env, P3S_SERVER: s.url, P3S_TOKEN: s.adminToken },
     });
@@ -159,11 +170,11 @@ describe('p3s watch', () => {
     }
   });
 
-  test('an unreachable server fails --once with a reason and exit code 1', async () => {
+  test('an unreachable server fails --once with a reason and exit code 3', async () => {
     const d = dir();
     drop(d, 'x.root', 1);
     const child = await new Promise<{ code: number | null; err: string }>((resolve) => {
-      const c = spawn(process.execPath, [CLI_BIN, 'watch', d, '--once'], {
+      const c = spawn(process.execPath, [CLI_BIN, 'watch', d, '--once', '--settle', '0'], {
         cwd: root,
         env: { ...process.env, P3S_SERVER: 'http://127.0.0.1:9', P3S_TOKEN: 'x' },
       });
@@ -177,7 +188,7 @@ describe('p3s watch', () => {
       });
       c.on('exit', (code) => resolve({ code, err: err + out }));
     });
-    assert.equal(child.code, 1);
+    assert.equal(child.code, 3);
     assert.match(child.err, /cannot reach p3s server/);
   });
 });

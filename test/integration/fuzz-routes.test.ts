@@ -6,7 +6,10 @@ import {
   type ApiRoute,
   apiRoutes,
   fillPath,
+  internalKeys,
+  MAY_CALL,
   pathParams,
+  type RawResponse,
   rawRequest,
   sampleParam,
   tableSnapshot,
@@ -15,15 +18,19 @@ import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
 
 /**
  * Property-based fuzzing of every route: malformed bodies, headers, query strings and path
- * parameters. Properties: never a 5xx; a 4xx for anything that could change state; afterwards
- * no table changed and the server is healthy. The seed is fixed (and printed) so a failure
- * replays; P3S_FUZZ_SEED / P3S_FUZZ_RUNS (cases per route) override it. P3S_FUZZ_BUDGET_S bounds
- * the time on a slow (shared CI) machine: each route gets its share of what is left, and routes
- * cut short are reported with the count.
+ * parameters, credentials in headers and in the monitor's cookie, hostile sign-in targets and
+ * origins. Properties: never a 5xx; a 4xx for anything that could change state; the sign-in
+ * cookie is a 401 on every route but the monitor's GET pages; a JSON route called with another
+ * content type by a caller it admits is a 415; a sign-in redirect stays on this origin; no
+ * answer carries an internal attribute; afterwards no table changed and the server is healthy.
+ * The seed is fixed (and printed) so a failure replays; P3S_FUZZ_SEED / P3S_FUZZ_RUNS (cases per
+ * route) override it. P3S_FUZZ_BUDGET_S (default 120) bounds the whole run on a slow (shared CI)
+ * machine: every route must run all its cases within it — a route the budget cuts short fails
+ * the test, naming how many cases it ran (a run cut short is not a pass).
  */
 const SEED = Number(process.env.P3S_FUZZ_SEED ?? 20_240_611);
 const RUNS = Number(process.env.P3S_FUZZ_RUNS ?? 50);
-const BUDGET_MS = Number(process.env.P3S_FUZZ_BUDGET_S ?? 60) * 1000;
+const BUDGET_MS = Number(process.env.P3S_FUZZ_BUDGET_S ?? 120) * 1000;
 
 let s: TestStack;
 let routes: ApiRoute[];
@@ -39,12 +46,20 @@ before(async () => {
   for (const role of ['viewer', 'submitter', 'operator']) {
     tokens[role] = (await s.call('POST', '/tokens', { body: { role } })).body.token;
   }
+  // Each token verified once before the bad credentials start: past the per-address limit on
+  // failed authentications only tokens this container knows get through (auth-limit.ts).
+  for (const role of ['viewer', 'submitter', 'operator', 'pilot'])
+    assert.ok((await s.call('GET', '/summary', { token: tokens[role] })).status < 500);
   const r = await s.call('POST', '/tokens', { body: { role: 'admin', name: 'revoked' } });
   await s.call('DELETE', `/tokens/${r.body.id}`);
   revoked = r.body.token;
   // Something to list and page through, so listings and cursors run on real items.
   const sub = await s.call('POST', '/jobs', {
-    body: [{ name: 'a' }, { name: 'b', jobtype: 'fz' }, { name: 'c', env: { X: '1' } }],
+    body: [
+      { name: 'a', jobtype: 'default', payload: '/bin/true' },
+      { name: 'b', jobtype: 'fz', payload: '/bin/true' },
+      { name: 'c', jobtype: 'default', payload: '/bin/true', env: { X: '1' } },
+    ],
   });
   assert.equal(sub.status, 201);
   assert.equal((await new SimPilot(s).register()).status, 201);
@@ -111,10 +126,28 @@ const badAuth = (): fc.Arbitrary<Record<string, string>> => {
   );
 };
 
-const validAuth = () =>
-  fc
-    .constantFrom('admin', 'admin', 'operator', 'submitter', 'viewer', 'pilot')
-    .map((role) => ({ authorization: `Bearer ${tokens[role]}` }));
+const ROLE_NAMES = ['admin', 'admin', 'operator', 'submitter', 'viewer', 'pilot'] as const;
+
+/** Who a case claims to be: bad credentials, a valid token in the header, or one in the sign-in cookie. */
+interface Auth {
+  kind: 'bad' | 'header' | 'cookie';
+  role?: (typeof ROLE_NAMES)[number];
+  headers: Record<string, string>;
+}
+const bad = (): fc.Arbitrary<Auth> => badAuth().map((headers) => ({ kind: 'bad', headers }));
+const validAuth = (): fc.Arbitrary<Auth> =>
+  fc.constantFrom(...ROLE_NAMES).map((role) => ({
+    kind: 'header',
+    role,
+    headers: { authorization: `Bearer ${tokens[role]}` },
+  }));
+/** A valid token where only the monitor's GET pages take it: the cookie a browser sends on its own. */
+const cookieAuth = (): fc.Arbitrary<Auth> =>
+  fc.constantFrom(...ROLE_NAMES).map((role) => ({
+    kind: 'cookie',
+    role,
+    headers: { cookie: `p3s_token=${encodeURIComponent(tokens[role]!)}` },
+  }));
 
 /** A path parameter no entity has: odd characters, bad escapes, huge, or plain garbage (raw URL text). */
 const oddParam = fc.oneof(
@@ -416,7 +449,7 @@ const extraHeaders = fc.oneof(
 );
 
 interface Case {
-  auth: Record<string, string>;
+  auth: Auth;
   params: (string | undefined)[];
   query: string;
   body?: { text: string | Buffer; contentType?: string };
@@ -433,20 +466,130 @@ function cases(r: ApiRoute): fc.Arbitrary<Case> {
   const mutating = r.method !== 'GET' && r.method !== 'HEAD';
   const anyParam = fc.option(oddParam, { nil: undefined });
   const loose = fc.record({
-    auth: badAuth(),
+    auth: fc.oneof(bad(), cookieAuth()),
     params: fc.array(anyParam, { minLength: n, maxLength: n }),
     query: queryArb,
     body: mutating ? fc.option(badBody, { nil: undefined }) : fc.constant(undefined),
     headers: extraHeaders,
   });
   const guarded = fc.record({
-    auth: fc.oneof({ weight: 2, arbitrary: validAuth() }, { weight: 1, arbitrary: badAuth() }),
+    auth: fc.oneof(
+      { weight: 4, arbitrary: validAuth() },
+      { weight: 2, arbitrary: bad() },
+      { weight: 1, arbitrary: cookieAuth() },
+    ),
     params: fc.array(mutating ? oddParam : anyParam, { minLength: n, maxLength: n }),
     query: queryArb,
     body: mutating ? badBody : fc.constant(undefined),
     headers: extraHeaders,
   });
+  if (r.key === 'POST /monitor/signin')
+    return fc.oneof({ weight: 1, arbitrary: guarded }, { weight: 4, arbitrary: signinCase() });
   return r.access === 'public' || !mutating ? guarded : fc.oneof(loose, guarded);
+}
+
+/**
+ * Where a page could try to send the browser after sign-in: `/`, what browsers drop or turn into
+ * a slash (tabs, newlines, backslashes) or %-encode, then a host.
+ */
+const hostileNext = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('/', '/', '/', '\t/', ' /'),
+        fc.constantFrom('\t', '\n', '\r', '\t\t', '%09', '', ' ', '\u0000'),
+        fc.constantFrom('/', '\\', '/\t', '%2F', '%5C'),
+        fc.constantFrom('evil.example', '127.0.0.1:1', 'monitor/jobs'),
+        fc.constantFrom('', '/x', '?a=1', '#f'),
+      )
+      .map((parts) => parts.join('')),
+  },
+  { weight: 1, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.webUrl() },
+);
+/** A sign-in form post: a valid token or not, a hostile `next`, and this or another origin. */
+const signinCase = (): fc.Arbitrary<Case> =>
+  fc.record({
+    auth: fc.constant<Auth>({ kind: 'bad', headers: {} }),
+    params: fc.constant([]),
+    query: fc.constant(''),
+    body: fc
+      .record({
+        token: fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom('viewer', 'admin', 'pilot').map((r) => tokens[r]!) },
+          { weight: 1, arbitrary: fc.string({ maxLength: 60 }) },
+        ),
+        next: hostileNext,
+      })
+      .map((f) => ({
+        text: new URLSearchParams(f).toString(),
+        contentType: 'application/x-www-form-urlencoded',
+      })),
+    headers: fc.oneof(
+      { weight: 2, arbitrary: fc.constant({}) },
+      { weight: 2, arbitrary: fc.constant({ origin: 'SELF', 'sec-fetch-site': 'same-origin' }) },
+      fc.record(
+        {
+          origin: fc.constantFrom('http://127.0.0.1:1', 'null', 'http://evil.example', 'SELF'),
+          'sec-fetch-site': fc.constantFrom('same-origin', 'same-site', 'cross-site', 'none'),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
+  });
+
+/** Whether `type` is what a JSON route takes (application/json, UTF-8). */
+const isJsonType = (type: string | undefined) => {
+  const [t, ...params] = (type ?? '').split(';').map((p) => p.trim().toLowerCase());
+  const charset = params.find((p) => p.startsWith('charset='));
+  return t === 'application/json' && (charset === undefined || charset === 'charset=utf-8');
+};
+
+/** What every answer must satisfy beyond "no 5xx", or the reason it does not. */
+function violation(r: ApiRoute, c: Case, res: RawResponse): string | undefined {
+  const mutating = r.method !== 'GET' && r.method !== 'HEAD';
+  if (res.status >= 500) return `a ${res.status}`;
+  if (mutating && (res.status < 400 || res.status >= 500) && r.key !== 'POST /monitor/signin')
+    return `${res.status} for a request that could change state`;
+  // The local runtime (like API Gateway) answers a path it cannot route or decode itself,
+  // before any handler: those answers carry no `code`.
+  let code: unknown;
+  try {
+    code = (JSON.parse(res.text) as { code?: unknown }).code;
+  } catch {}
+  // (431: node's own limit on the request line and headers, a 17 KB path parameter.)
+  const fromRuntime = code === undefined && [400, 404, 414, 431].includes(res.status);
+  if (fromRuntime) return undefined;
+  if (c.auth.kind === 'cookie' && r.access !== 'public' && !r.cookie && res.status !== 401)
+    return `${res.status} for the sign-in cookie (only the monitor's GET pages take it)`;
+  const admitted = c.auth.kind === 'header' && c.auth.role && MAY_CALL[r.access].includes(c.auth.role);
+  if (r.json && admitted && c.body && !isJsonType(c.body.contentType) && res.status !== 415)
+    return `${res.status} for a ${c.body.contentType ?? 'typeless'} body (expected 415)`;
+  if (r.key === 'POST /monitor/signin') {
+    const origin = c.headers.origin === 'SELF' ? s.url : c.headers.origin;
+    const site = c.headers['sec-fetch-site'];
+    const foreign =
+      (origin !== undefined && origin !== s.url) || (site !== undefined && site !== 'same-origin');
+    // Refused: 403, or a 4xx the body earns first (too large) — never a cookie.
+    if (foreign && (res.status < 400 || res.headers['set-cookie'] !== undefined))
+      return `${res.status} for a sign-in from another origin`;
+    const loc = res.headers.location;
+    if (res.status >= 300 && res.status < 400) {
+      if (
+        typeof loc !== 'string' ||
+        new URL(loc, s.url).origin !== s.url ||
+        /[\t\n\r\\]/.test(loc) ||
+        loc.startsWith('//')
+      )
+        return `sign-in sent the browser to ${JSON.stringify(loc)}`;
+    } else if (res.status < 400) return `${res.status} from the sign-in form`;
+  }
+  if (res.status < 300 && String(res.headers['content-type']).startsWith('application/json')) {
+    const leaked = internalKeys(JSON.parse(res.text));
+    if (leaked.length) return `internal attributes in the answer: ${leaked.slice(0, 5).join(', ')}`;
+  }
+  return undefined;
 }
 
 function send(r: ApiRoute, c: Case) {
@@ -456,7 +599,8 @@ function send(r: ApiRoute, c: Case) {
     const odd = c.params[i++];
     return odd ?? fillPath(`{${name}}`, { [name]: sampleParam(r.path, name) });
   });
-  const headers: Record<string, string> = { ...c.headers, ...c.auth };
+  const headers: Record<string, string> = { ...c.headers, ...c.auth.headers };
+  if (headers.origin === 'SELF') headers.origin = s.url;
   if (c.body?.contentType !== undefined) headers['content-type'] = c.body.contentType;
   return rawRequest(s.url, r.method, c.query ? `${path}?${c.query}` : path, { headers, body: c.body?.text });
 }
@@ -467,26 +611,26 @@ describe('fuzzing every route', () => {
     let count = 0;
     const failures: string[] = [];
     const started = Date.now();
-    const short: string[] = [];
     for (const [i, r] of routes.entries()) {
-      const mutating = r.method !== 'GET' && r.method !== 'HEAD';
       let runs = 0;
       const property = fc.asyncProperty(cases(r), async (c) => {
         const res = await send(r, c);
         count++;
         runs++;
-        const ok = mutating ? res.status >= 400 && res.status < 500 : res.status < 500;
-        assert.ok(ok, `${r.key} answered ${res.status}: ${res.text.slice(0, 300)}`);
+        const wrong = violation(r, c, res);
+        assert.ok(!wrong, `${r.key}: ${wrong}: ${res.text.slice(0, 300)}`);
       });
+      // What is left of the whole run's budget: a slow route may use what fast ones left.
+      const left = BUDGET_MS - (Date.now() - started);
       try {
-        const share = (BUDGET_MS - (Date.now() - started)) / (routes.length - i);
         await fc.assert(property, {
           seed: SEED + i,
           numRuns: RUNS,
           endOnFailure: true,
-          plugins: [fc.interruptAfterTimeLimit(Math.max(share, 1000))],
+          // A route the time budget cuts short fails: fewer cases than asked is not a pass.
+          plugins: [fc.interruptAfterTimeLimit(Math.max(left, 1), { failOnInterrupt: true })],
         });
-        if (runs < RUNS) short.push(`${r.key} ${runs}/${RUNS}`);
+        assert.equal(runs, RUNS, `${r.key} ran ${runs} of ${RUNS} cases`);
       } catch (err) {
         // Long runs of one character (huge headers, bodies) shortened, so the report stays readable.
         const e = err as Error & { cause?: Error };
@@ -494,12 +638,14 @@ describe('fuzzing every route', () => {
           /(.)\1{40,}/g,
           (m, c) => `${c}…×${m.length}`,
         );
-        failures.push(`${r.key}: ${msg.slice(0, 2000)}`);
+        const cut = /interrupted/i.test(e.message)
+          ? ` [ran ${runs}/${RUNS} cases before P3S_FUZZ_BUDGET_S (${BUDGET_MS / 1000} s) ran out]`
+          : '';
+        failures.push(`${r.key}:${cut} ${msg.slice(0, 2000)}`);
       }
     }
     const secs = ((Date.now() - started) / 1000).toFixed(1);
     process.stdout.write(`# fuzz: ${count} cases over ${routes.length} routes in ${secs} s (seed ${SEED})\n`);
-    if (short.length) process.stdout.write(`# fuzz: time budget cut short: ${short.join(', ')}\n`);
     assert.deepEqual(failures, [], `fuzz failures (seed ${SEED})`);
     assert.equal((await s.call('GET', '/healthz', { token: null })).status, 200);
     const jobs = await s.call('GET', '/jobs');

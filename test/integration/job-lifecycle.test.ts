@@ -60,7 +60,9 @@ describe('a job through its life', () => {
   });
 
   test('a repeated jobstop report is accepted and changes nothing', async () => {
-    const [job] = (await s.call('POST', '/jobs', { body: [{ name: 'x', payload: '/bin/false' }] })).body;
+    const [job] = (
+      await s.call('POST', '/jobs', { body: [{ name: 'x', jobtype: 'default', payload: '/bin/false' }] })
+    ).body;
     const p = new SimPilot(s);
     await p.register();
     assert.equal((await p.poll()).body.job.id, job.id);
@@ -74,7 +76,9 @@ describe('a job through its life', () => {
   });
 
   test('a pilot reporting on a job that is not its own gets 409 and nothing changes', async () => {
-    const [job] = (await s.call('POST', '/jobs', { body: [{ name: 'mine' }] })).body;
+    const [job] = (
+      await s.call('POST', '/jobs', { body: [{ name: 'mine', jobtype: 'default', payload: '/bin/true' }] })
+    ).body;
     const owner = new SimPilot(s);
     const thief = new SimPilot(s);
     await owner.register();
@@ -107,7 +111,9 @@ describe('a job through its life', () => {
       what: 'pilot waiting',
     });
     const t0 = Date.now();
-    const [job] = (await s.call('POST', '/jobs', { body: [{ name: 'late' }] })).body;
+    const [job] = (
+      await s.call('POST', '/jobs', { body: [{ name: 'late', jobtype: 'default', payload: '/bin/true' }] })
+    ).body;
     const r = await held;
     assert.equal(r.body.state, 'dispatched');
     assert.equal(r.body.job.id, job.id);

@@ -9,7 +9,7 @@ let s: TestStack;
 let queued: string;
 before(async () => {
   s = await startTestStack();
-  queued = (await s.call('POST', '/jobs', { body: [{ name: 'queued' }] })).body[0].id;
+  queued = (await s.call('POST', '/jobs', { body: job({ name: 'queued' }) })).body[0].id;
 });
 after(async () => {
   await s.close();
@@ -31,7 +31,9 @@ async function rejects(
   return r;
 }
 
-const job = (extra: Record<string, unknown>) => [{ name: 'j', ...extra }];
+const job = (extra: Record<string, unknown>) => [
+  { name: 'j', jobtype: 'default', payload: '/bin/true', ...extra },
+];
 
 describe('limits and validation', () => {
   test('a body over the route limit is 413 naming the limit', async () => {
@@ -40,7 +42,11 @@ describe('limits and validation', () => {
     assert.equal(r.body.code, 'too_large');
     const jobs = JSON.stringify(
       job({ payload: 'x'.repeat(4000), env: {} }).concat(
-        Array.from({ length: 300 }, () => ({ name: 'y'.repeat(256), payload: 'p'.repeat(4000) })),
+        Array.from({ length: 300 }, () => ({
+          name: 'y'.repeat(256),
+          jobtype: 'j',
+          payload: 'p'.repeat(4000),
+        })),
       ),
     );
     assert.ok(jobs.length > 1024 * 1024);
@@ -54,18 +60,26 @@ describe('limits and validation', () => {
   });
 
   test('more than 500 jobs in one submit is 400, also when expanded by count or input files', async () => {
-    await rejects('POST', '/jobs', { body: Array.from({ length: 501 }, () => ({})) }, 400, /^body: .*500/);
     await rejects(
       'POST',
       '/jobs',
-      { body: { jobs: [{}, {}, {}], count: 200 } },
+      { body: Array.from({ length: 501 }, () => job({})[0]) },
+      400,
+      /^body: .*500/,
+    );
+    await rejects(
+      'POST',
+      '/jobs',
+      { body: { jobs: [...job({}), ...job({}), ...job({})], count: 200 } },
       400,
       /jobs: expands to 600 jobs; at most 500/,
     );
     await rejects(
       'POST',
       '/jobs',
-      { body: { jobs: [{}, {}], inputFile: Array.from({ length: 251 }, (_, i) => `/f${i}`) } },
+      {
+        body: { jobs: [...job({}), ...job({})], inputFile: Array.from({ length: 251 }, (_, i) => `/f${i}`) },
+      },
       400,
       /expands to 502 jobs/,
     );

@@ -20,7 +20,7 @@ let workflowId: string;
 before(async () => {
   s = await startTestStack();
   const sub = await s.call('POST', '/jobs', {
-    body: [{ name: XSS, user: XSS, payload: `/bin/echo ${XSS}`, env: { XSS, ATTR } }],
+    body: [{ name: XSS, jobtype: 'default', user: XSS, payload: `/bin/echo ${XSS}`, env: { XSS, ATTR } }],
   });
   assert.equal(sub.status, 201, JSON.stringify(sub.body));
   jobId = sub.body[0].id;

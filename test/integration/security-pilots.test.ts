@@ -21,7 +21,9 @@ const sitePilot = () => new SimPilot(s, { site: `scope-${++sites}` });
 /** A job dispatched to `owner` (registered and polled), with a secret in its env. */
 async function dispatchedTo(owner: SimPilot) {
   const sub = await s.call('POST', '/jobs', {
-    body: [{ name: 'scoped', env: { SECRET }, site: owner.opts.site }],
+    body: [
+      { name: 'scoped', jobtype: 'default', payload: '/bin/true', env: { SECRET }, site: owner.opts.site },
+    ],
   });
   assert.equal(sub.status, 201);
   assert.equal((await owner.register()).status, 201);
@@ -156,7 +158,7 @@ describe('pilot scoping', () => {
       ['POST', `/jobs/${jobId}/kill`, {}],
       ['DELETE', `/jobs/${jobId}`, undefined],
       ['PATCH', `/jobs/${jobId}`, { priority: 9 }],
-      ['POST', '/jobs', [{ name: 'from a pilot' }]],
+      ['POST', '/jobs', [{ name: 'from a pilot', jobtype: 'default', payload: '/bin/true' }]],
       ['POST', '/pilots/kill', { id: owner.id }],
       ['POST', '/pilots/kill', { all: true }],
       ['PUT', '/jobtypes/default', { limit: 0 }],

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { advanceWorkflow } from '../../shared/db/workflows.ts';
+import { advanceWorkflow } from '../../shared/db/workflow-runner.ts';
 import { SimPilot } from '../helpers/pilot-sim.ts';
 import { startTestStack, type TestStack, waitFor } from '../helpers/stack.ts';
 

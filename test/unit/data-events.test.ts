@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { decodeS3Key, encodeS3Key, parseS3Event } from '../../shared/core/data/s3-event.ts';
-import { notifyLocation, parseNotifyLine } from '../../shared/core/data/xrootd.ts';
 
 const s3fixture = (name: string) =>
   JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 's3', name), 'utf8'));
@@ -52,58 +51,5 @@ describe('S3 events', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', minLength: 1 }), (k) => decodeS3Key(encodeS3Key(k)) === k),
     );
-  });
-});
-
-describe('XRootD notify lines', () => {
-  test('the recommended notifymsg line', () => {
-    assert.deepEqual(parseNotifyLine('closew /data/run1/file1.root size=1048576 tid=root.13905:24@[::1]'), {
-      ok: true,
-      event: 'closew',
-      lfn: '/data/run1/file1.root',
-      size: 1048576,
-      tid: 'root.13905:24@[::1]',
-    });
-  });
-
-  test("XRootD's default message (tid first, no size)", () => {
-    assert.deepEqual(parseNotifyLine('root.13905:24@[::ffff:127.0.0.1] closew /data/run1/a.txt\n'), {
-      ok: true,
-      event: 'closew',
-      lfn: '/data/run1/a.txt',
-      size: undefined,
-      tid: 'root.13905:24@[::ffff:127.0.0.1]',
-    });
-  });
-
-  test('a name with spaces survives', () => {
-    const r = parseNotifyLine('closew /data/run1/b c.txt size=6 tid=x');
-    assert.ok(r.ok);
-    assert.equal(r.lfn, '/data/run1/b c.txt');
-  });
-
-  for (const [line, why] of [
-    ['', /empty/],
-    ['   ', /empty/],
-    ['garbage', /no closew/],
-    ['create /data/x', /no closew/],
-    ['closew relative/x size=1', /absolute path/],
-    ['closew /data/x size=big', /size=big/],
-    ['closew /data/x size=1 junk', /not key=value/],
-    ['a b closew /data/x', /before closew/],
-  ] as const) {
-    test(`"${line}" is malformed`, () => {
-      const r = parseNotifyLine(line);
-      assert.equal(r.ok, false);
-      assert.match((r as { reason: string }).reason, why);
-    });
-  }
-
-  test('a location from a URL prefix or a local root', () => {
-    assert.equal(
-      notifyLocation('/data/f.root', { urlPrefix: 'root://127.0.0.1:11094/' }),
-      'root://127.0.0.1:11094//data/f.root',
-    );
-    assert.equal(notifyLocation('/data/f.root', { localRoot: '/srv/xrd/' }), '/srv/xrd/data/f.root');
   });
 });

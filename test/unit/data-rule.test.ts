@@ -40,16 +40,26 @@ describe('rule format', () => {
     });
   });
 
+  const job = { name: 'j', jobtype: 'dqm', payload: '/bin/true' };
   for (const [what, body, path] of [
-    ['a bad job in the list', { name: 'r', action: [{ jobtype: 'bad type!' }] }, ['action', 0, 'jobtype']],
+    [
+      'a bad job in the list',
+      { name: 'r', action: [{ ...job, jobtype: 'bad type!' }] },
+      ['action', 0, 'jobtype'],
+    ],
+    [
+      'a job without a payload',
+      { name: 'r', action: [{ name: 'j', jobtype: 'dqm' }] },
+      ['action', 0, 'payload'],
+    ],
     ['an action of neither kind', { name: 'r', action: { run: 'x' } }, ['action']],
-    ['a bad regex', { name: 'r', action: [{}], match: { regex: '(' } }, ['match', 'regex']],
-    ['a bad size', { name: 'r', action: [{}], match: { minSize: '12 parsecs' } }, ['match', 'minSize']],
-    ['an unknown source', { name: 'r', action: [{}], match: { source: 'ftp' } }, ['match', 'source']],
-    ['sampling above 1', { name: 'r', action: [{}], sampling: 2 }, ['sampling']],
+    ['a bad regex', { name: 'r', action: [job], match: { regex: '(' } }, ['match', 'regex']],
+    ['a bad size', { name: 'r', action: [job], match: { minSize: '12 parsecs' } }, ['match', 'minSize']],
+    ['an unknown source', { name: 'r', action: [job], match: { source: 'ftp' } }, ['match', 'source']],
+    ['sampling above 1', { name: 'r', action: [job], sampling: 2 }, ['sampling']],
     ['a workflow without dag', { name: 'r', action: { workflow: {} } }, ['action', 'workflow', 'dag']],
-    ['a limit without files', { name: 'r', action: [{}], limit: { window: 60 } }, ['limit', 'files']],
-    ['a bad name', { name: 'a b', action: [{}] }, ['name']],
+    ['a limit without files', { name: 'r', action: [job], limit: { window: 60 } }, ['limit', 'files']],
+    ['a bad name', { name: 'a b', action: [job] }, ['name']],
   ] as const) {
     test(`${what} is refused naming the field`, () => {
       const r = RuleInput.safeParse(body);
@@ -96,7 +106,36 @@ describe('rule matching', () => {
 });
 
 describe('sampling', () => {
-  test('the decision depends only on the name: a replay decides the same', () => {
+  // Fixed vectors, computed once from the code (sha256 of the UTF-8 name, first 48 bits / 2^48):
+  // a replay in another process, after a restart or by a later release must decide the same, so
+  // a salt, another hash, another encoding or hashing the location instead of the name fails here.
+  const FRACTIONS = [0.1, 0.25, 0.5, 0.9];
+  const VECTORS: [name: string, value: number, keptAt: string][] = [
+    // name, sample value, kept (K) or dropped (-) at 0.1 / 0.25 / 0.5 / 0.9
+    ['np04_raw_run005141_0001_dl1.root', 0.9685808886451355, '----'],
+    ['np04_raw_run005141_0002_dl1.root', 0.8665353978026005, '---K'],
+    ['np04_raw_run005141_0003_dl1.root', 0.15690791419175554, '-KKK'],
+    ['np04_raw_run005142_0001_dl5.root', 0.1271355999937036, '-KKK'],
+    ['np04_hd_run020001_0017.hdf5', 0.48676023265677415, '--KK'],
+    ['np04_hd_run020001_0018.hdf5', 0.7591885753071708, '---K'],
+    ['np02_bde_coldbox_run011920_0000_20230614T101112.hdf5', 0.9182303924573425, '----'],
+    ['dqm-summary.txt', 0.0780427787523017, 'KKKK'],
+    ['run42.dat', 0.38162662355239974, '--KK'],
+    ['file-0.dat', 0.024480123483229477, 'KKKK'],
+    ['Ω-ünïcode.root', 0.7515687479878004, '---K'],
+    ['a', 0.791374270522379, '---K'],
+    ['', 0.8894159948913369, '---K'],
+  ];
+
+  test('a replay decides the same: fixed names give fixed sample values and decisions', () => {
+    for (const [name, value, keptAt] of VECTORS) {
+      assert.equal(sampleValue(name), value, `sample value of ${JSON.stringify(name)}`);
+      const got = FRACTIONS.map((f) => (sampledIn(name, f) ? 'K' : '-')).join('');
+      assert.equal(got, keptAt, `${JSON.stringify(name)} kept at ${FRACTIONS.join(' / ')}`);
+    }
+  });
+
+  test('the decision depends only on the name: the same names decide the same in one run', () => {
     const names = Array.from({ length: 100 }, (_, i) => `np04_raw_run${String(i).padStart(3, '0')}.root`);
     const first = names.map((n) => sampledIn(n, 0.25));
     const again = names.map((n) => sampledIn(n, 0.25));

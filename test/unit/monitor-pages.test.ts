@@ -173,9 +173,16 @@ describe('monitor queries and helpers', () => {
       '//evil.example',
       '/\\evil.example',
       '/monitor/signin',
-      '/x\r\nSet-Cookie: a=b',
+      '/\t/evil.example',
+      '\t//evil.example',
+      '/\n/evil.example',
+      '/%2F/evil.example',
+      '/.//evil.example',
     ])
       assert.equal(safeNext(bad), '/', String(bad));
+    // Tabs and newlines are dropped, as the browser drops them: no header can be injected.
+    assert.equal(safeNext('/x\r\nSet-Cookie: a=b'), '/xSet-Cookie:%20a=b');
+    assert.equal(safeNext('/monitor/jo\tbs'), '/monitor/jobs');
     assert.equal(
       tokenCookie('p3s_a_b', false),
       'p3s_token=p3s_a_b; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000',

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
@@ -83,17 +83,18 @@ describe('pilot agent', () => {
       fake.requests.map((r) => r.body?.event ?? r.path.replace(/^\/pilots\/[^/]+/, '')),
       ['/pilots', '/poll', 'jobstart', 'jobstop', '/poll', 'stopped'],
     );
-    const start = report('jobstart');
-    assert.equal(start.jobId, j.id);
-    assert.ok(start.pid > 0);
-    assert.ok(Math.abs(Date.parse(start.payloadStartedAt) - Date.now()) < 60_000);
+    // jobstart comes before the payload exists; its pid and start arrive with the final report.
+    assert.deepEqual(report('jobstart'), { event: 'jobstart', jobId: j.id });
     const stop = report('jobstop');
+    assert.ok(stop.pid > 0);
+    assert.ok(Math.abs(Date.parse(stop.payloadStartedAt) - Date.now()) < 60_000);
     assert.deepEqual(
-      { ...stop, pid: undefined },
+      { ...stop, pid: undefined, payloadStartedAt: undefined },
       {
         event: 'jobstop',
         jobId: j.id,
         pid: undefined,
+        payloadStartedAt: undefined,
         exitCode: 0,
         stdoutTail: 'hello\n',
         stderrTail: 'oops\n',
@@ -109,7 +110,7 @@ describe('pilot agent', () => {
     assert.deepEqual(withoutBeats(), ['jobstart', 'killed', 'stopped']);
     assert.equal(report('killed').signal, 'SIGTERM');
     assert.equal(report('killed').exitCode, null);
-    assert.deepEqual(groupMembers(report('jobstart').pid), []);
+    assert.deepEqual(groupMembers(report('killed').pid), []);
     assert.equal(fake.requests.filter((r) => r.path.endsWith('/poll')).length, 2);
   });
 
@@ -152,7 +153,8 @@ describe('pilot agent', () => {
   test('a job that cannot start is reported as nonstarter with the reason, and the pilot goes on', async () => {
     fake.jobs.push(job('/nonexistent/program', { env: {} }), job('true'));
     assert.equal(await pilot(options('--cycles', '2')), 0);
-    assert.deepEqual(events(fake), ['nonstarter', 'jobstart', 'jobstop', 'stopped']);
+    // jobstart is acknowledged before the spawn is tried, so a nonstarter follows its jobstart.
+    assert.deepEqual(events(fake), ['jobstart', 'nonstarter', 'jobstart', 'jobstop', 'stopped']);
     assert.match(report('nonstarter').message, /ENOENT/);
   });
 
@@ -195,21 +197,52 @@ describe('pilot agent', () => {
     );
   });
 
-  test('a 409 to jobstart means the job is not ours: the payload is killed and nothing more reported', async () => {
-    fake.jobs.push(job('sleep 100'));
-    onReport('jobstart', { status: 409, body: { message: 'job is not yours' } });
+  test('a 409 to jobstart means the job is not ours: the payload is never started, nothing more reported', async () => {
+    const marker = join(dir, `started-${randomUUID()}`);
+    fake.jobs.push(job(`touch ${marker}; sleep 100`));
+    onReport('jobstart', { status: 409, body: { message: 'job was taken back' } });
     assert.equal(await pilot(options('--cycles', '1')), 0);
     assert.deepEqual(events(fake), ['jobstart', 'stopped']);
-    assert.deepEqual(groupMembers(report('jobstart').pid), []);
+    assert.equal(existsSync(marker), false, 'the payload must not have run');
   });
 
-  test('401 on register exits 3 without anything else; 409 on a poll exits 4', async () => {
+  test('killjob in the answer to jobstart (the job ended meanwhile): the payload is never started', async () => {
+    const marker = join(dir, `started-${randomUUID()}`);
+    fake.jobs.push(job(`touch ${marker}; sleep 100`));
+    onReport('jobstart', { status: 200, body: { status: 'ok', action: 'killjob' } });
+    assert.equal(await pilot(options('--cycles', '1')), 0);
+    assert.deepEqual(events(fake), ['jobstart', 'stopped']);
+    assert.equal(existsSync(marker), false, 'the payload must not have run');
+  });
+
+  test('401 on register exits 3 without anything else', async () => {
     fake.override = () => ({ status: 401, body: { message: 'bad token' } });
     assert.equal(await pilot(options()), 3);
     assert.equal(fake.requests.length, 1);
+  });
+
+  test('a poll answered 409 (the server ended this pilot): it registers again under a new id and carries on', async () => {
+    let refused = 0;
+    fake.override = (r) =>
+      r.path.endsWith('/poll') && refused++ === 0
+        ? { status: 409, body: { message: 'pilot x is timeout' } }
+        : undefined;
+    fake.jobs.push(job('true'));
+    assert.equal(await pilot(options('--once')), 0);
+    const regs = fake.requests.filter((r) => r.path === '/pilots').map((r) => r.body.id);
+    assert.equal(regs.length, 2);
+    assert.notEqual(regs[0], regs[1]);
+    assert.deepEqual(events(fake), ['jobstart', 'jobstop', 'stopped']);
+    // Everything after the second registration is under the new id.
+    const polls = fake.requests.filter((r) => r.path.endsWith('/poll')).map((r) => r.path.split('/')[2]);
+    assert.deepEqual(polls, [regs[0], regs[1]]);
+  });
+
+  test('a server that refuses every poll, even after registering again, makes the pilot exit 4', async () => {
     fake.override = (r) =>
       r.path.endsWith('/poll') ? { status: 409, body: { message: 'pilot timeout' } } : undefined;
     assert.equal(await pilot(options()), 4);
+    assert.equal(fake.requests.filter((r) => r.path === '/pilots').length, 4);
   });
 
   test('a stop while idle ends the held poll at once and reports stopped', async () => {
@@ -232,7 +265,7 @@ describe('pilot agent', () => {
     assert.equal(await running, 0);
     assert.deepEqual(withoutBeats(), ['jobstart', 'killed', 'stopped']);
     assert.match(report('killed').message, /pilot stopping \(SIGTERM\), grace over/);
-    assert.deepEqual(groupMembers(report('jobstart').pid), []);
+    assert.deepEqual(groupMembers(report('killed').pid), []);
   });
 
   test('a payload that ends within the grace is reported as it ended', async () => {

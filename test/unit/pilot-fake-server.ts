@@ -21,7 +21,7 @@ export interface Answer {
 }
 
 /** Returns an answer, or undefined to fall through to the default behaviour. */
-export type Override = (req: Recorded) => Answer | undefined | Promise<Answer | undefined>;
+type Override = (req: Recorded) => Answer | undefined | Promise<Answer | undefined>;
 
 export interface FakeServer {
   url: string;

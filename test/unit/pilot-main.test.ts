@@ -121,7 +121,7 @@ describe('pilot process', () => {
       events(fake).filter((e) => e !== 'heartbeat'),
       ['jobstart', 'killed', 'stopped'],
     );
-    assert.deepEqual(groupMembers(fake.reports[0].pid), []);
+    assert.deepEqual(groupMembers(fake.reports.find((b) => b.pid)!.pid), []);
   });
 
   test('a second SIGINT stops at once, without waiting out the grace', async () => {
@@ -134,6 +134,6 @@ describe('pilot process', () => {
     const r = await exit;
     assert.equal(r.code, 0, r.stderr);
     assert.match(events(fake).join(','), /killed,stopped$/);
-    assert.deepEqual(groupMembers(fake.reports[0].pid), []);
+    assert.deepEqual(groupMembers(fake.reports.find((b) => b.pid)!.pid), []);
   });
 });

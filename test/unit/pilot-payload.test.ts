@@ -150,6 +150,18 @@ describe('payload execution', () => {
     assert.deepEqual(groupMembers(p.pid), []);
   });
 
+  test('a pilot blocked past the limit (its guard killed the payload) still reports timelimit', async () => {
+    const p = await start(spec('sleep 100 & sleep 100', { mode: 'shell', timelimit: 0.2, killGrace: 0.2 }));
+    await until('the payload group', () => (groupMembers(p.pid) ?? []).length >= 2);
+    // Block this process (not a spin: no CPU) well past the guard's deadline (0.2 + 0.2 + 1 s),
+    // as a stopped or swapped-out pilot would be; the guard acts meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2500);
+    assert.deepEqual(groupMembers(p.pid), [], 'the guard ended the group while the pilot was blocked');
+    const o = await p.done;
+    assert.equal(o.event, 'timelimit');
+    assert.equal(o.signal, 'SIGTERM');
+  });
+
   test('kill() ends the payload as killed, with the reason', async () => {
     const p = await start(spec('sleep 100'));
     p.kill('killed', 'asked by the server');

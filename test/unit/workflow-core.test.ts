@@ -39,12 +39,18 @@ describe('which job changes advance a workflow', () => {
     assert.equal(workflowToAdvance(job('template'), job('defined')), undefined, 'released');
     assert.equal(workflowToAdvance(job('defined'), job('dispatched')), undefined, 'dispatched');
     assert.equal(workflowToAdvance(job('running'), job('running', { lastBeat: 1 })), undefined, 'heartbeat');
-    assert.equal(workflowToAdvance(job('finished'), undefined), undefined, 'deleted');
+    assert.equal(workflowToAdvance(job('finished'), undefined), undefined, 'ended, then deleted or purged');
     assert.equal(
       workflowToAdvance({ state: 'running' }, { state: 'finished' }),
       undefined,
       'not a workflow job',
     );
+  });
+
+  test('a workflow job deleted before it ended advances its workflow (it counts as cancelled)', () => {
+    assert.equal(workflowToAdvance(job('template'), undefined), 'w1');
+    assert.equal(workflowToAdvance(job('defined'), undefined), 'w1');
+    assert.equal(workflowToAdvance({ state: 'defined' }, undefined), undefined, 'not a workflow job');
   });
 });
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 /**
@@ -10,7 +10,7 @@ import type { CliContext } from './context.ts';
  * As in the original client, the name defaults to the file's basename; a JSON file's own
  * `name` is used when it has one.
  */
-export function dagUpload(file: string, o: { name?: string; description?: string }): Record<string, unknown> {
+function dagUpload(file: string, o: { name?: string; description?: string }): Record<string, unknown> {
   const text = readFileSync(file, 'utf8');
   const stem = basename(file, extname(file));
   if (extname(file).toLowerCase() === '.json') {
@@ -71,7 +71,7 @@ export function registerDag(program: Command, ctx: CliContext): void {
         process.stdout.write(await api<string>(ctx.target(), 'GET', `${path}?format=graphml`));
         return;
       }
-      const d = await api<Record<string, unknown>>(ctx.target(), 'GET', path);
+      const d = ordered(await api<Record<string, unknown>>(ctx.target(), 'GET', path), FIELD_ORDER.dag);
       emit(ctx.out(), d, () => {
         const { vertices, edges, ...summary } = d as {
           vertices: Record<string, unknown>[];

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ApiError, api, qs, type Target } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, morePages, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 /** A file as the CLI, the watcher and the XRootD hook announce it (`POST /data`). */
@@ -124,9 +124,9 @@ export function registerData(program: Command, ctx: CliContext): void {
   data
     .command('list')
     .description('registered files, newest first')
-    .option('--state <state>', 'new | triggered | skipped | unmatched | failed')
-    .option('--source <source>', 'api | s3 | xrootd | watch')
-    .option('-T, --datatype <name>')
+    .option('--state <states>', 'new | triggered | skipped | unmatched | failed (comma separated)')
+    .option('--source <sources>', 'api | s3 | xrootd | watch (comma separated)')
+    .option('-T, --datatype <names>', 'datatype(s), comma separated')
     .option('--name <name>', 'exact file name')
     .option('--since <iso>')
     .option('--until <iso>')
@@ -134,16 +134,12 @@ export function registerData(program: Command, ctx: CliContext): void {
     .option('--cursor <c>', 'next page (from a previous --json answer)')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
-      const r = await api<{ data: Record<string, unknown>[]; nextCursor?: string }>(
+      const r = await api<{ data: Record<string, unknown>[]; nextCursor?: string; searchedBackTo?: string }>(
         ctx.target(),
         'GET',
         `/data${qs({ state: o.state, source: o.source, datatype: o.datatype, name: o.name, since: o.since, until: o.until, limit: o.limit, cursor: o.cursor })}`,
       );
-      emit(
-        ctx.out(),
-        r,
-        () => table(r.data, DATA_COLUMNS) + (r.nextCursor ? `\n(more: --cursor ${r.nextCursor})` : ''),
-      );
+      emit(ctx.out(), r, () => table(r.data, DATA_COLUMNS) + morePages(r));
     });
   data
     .command('show <idOrLocation>')
@@ -162,6 +158,7 @@ export function registerData(program: Command, ctx: CliContext): void {
         if (!r.data[0]) throw new Error(`${location} is not registered`);
         d = r.data[0];
       }
+      d = ordered(d, FIELD_ORDER.data);
       emit(ctx.out(), d, () => {
         const { triggers, ...rest } = d;
         const t = (triggers as Record<string, unknown>[] | undefined) ?? [];

@@ -1,8 +1,16 @@
-import { appendFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { notifyLocation, parseNotifyLine } from '../../../shared/core/data/xrootd.ts';
+import { LocationError, normaliseLocation } from '../../../shared/core/data/location.ts';
+import { decodeName, escapeName } from '../../../shared/core/data/names.ts';
+import {
+  LineSplitter,
+  NOTIFY_KEY,
+  notifyLocation,
+  notifyMsgLine,
+  parseNotifyLine,
+} from '../../../shared/core/data/xrootd.ts';
 import { ApiError, type Target } from '../client.ts';
 import type { CliContext } from './context.ts';
 import { type FileToRegister, postFiles, retryable, summarise } from './data.ts';
@@ -11,13 +19,17 @@ import { type FileToRegister, postFiles, retryable, summarise } from './data.ts'
  * `p3s hook xrootd` — the program behind `ofs.notify closew |…`. XRootD starts it once and
  * writes one line per closed file to its stdin. It must never block or crash the server: stdin
  * is always read at once into a bounded queue; batches go to `POST /data` in the background
- * with retries and backoff; malformed lines and rejected files are logged and skipped; server
- * errors are retried forever; on EOF (or SIGTERM) it flushes for a while and exits 0.
+ * with retries and backoff; lines that are not a notification (a forged or cut line, a name
+ * that is not UTF-8 or has control characters) and files the server rejects are logged,
+ * escaped, and skipped — the others are registered; server errors are retried forever; on EOF
+ * (or SIGTERM) it flushes for a while and exits 0. Line formats: shared/core/data/xrootd.ts.
  */
 
-export interface HookOptions {
+interface HookOptions {
   urlPrefix?: string;
   localRoot?: string;
+  /** The ofs.notifymsg key; without one, only the legacy formats are accepted. */
+  key?: string;
   datatype?: string;
   batchMax: number;
   batchMs: number;
@@ -48,7 +60,7 @@ function makeLogger(o: HookOptions): Logger {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Batches files to the server; one request in flight at a time. */
-export class Batcher {
+class Batcher {
   private queue: FileToRegister[] = [];
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
@@ -102,6 +114,7 @@ export class Batcher {
         const results = await postFiles(this.target, batch);
         this.registered += results.length;
         this.log('info', `registered ${summarise(results)}`, {
+          queued: this.queue.length,
           files: results.map((r) => ({
             location: r.location,
             created: r.created,
@@ -159,7 +172,7 @@ export class Batcher {
 }
 
 /** Runs the hook until stdin ends; resolves with the exit code (always 0). */
-export async function runXrootdHook(target: Target, o: HookOptions): Promise<number> {
+async function runXrootdHook(target: Target, o: HookOptions): Promise<number> {
   const log = makeLogger(o);
   process.on('uncaughtException', (err) =>
     log('error', 'unexpected error (continuing)', { err: String(err?.stack ?? err) }),
@@ -173,46 +186,85 @@ export async function runXrootdHook(target: Target, o: HookOptions): Promise<num
     urlPrefix,
     localRoot: o.localRoot,
     token: Boolean(target.token),
+    key: Boolean(o.key),
   });
+  if (!o.key)
+    log(
+      'warn',
+      'no notify key (--key-file or $P3S_XROOTD_KEY): accepting the legacy closew lines, which a file name with a newline in it can forge; see docs/data-arrival.md',
+    );
   const batcher = new Batcher(target, o, log);
   let lines = 0;
-  let malformed = 0;
-  const rl = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
-  rl.on('line', (line) => {
+  let refused = 0;
+  // Never log the key: a refused line is shown escaped (bytes that are not UTF-8 as \xNN, on
+  // one line), clipped, with the key blanked out.
+  const shown = (bytes: Buffer) => {
+    const raw = bytes.toString('latin1'); // one char per byte: redacts and clips without decoding
+    const t = o.key ? raw.replaceAll(o.key, '<key>') : raw;
+    return escapeName(Buffer.from(t.length > 300 ? `${t.slice(0, 300)}...` : t, 'latin1'));
+  };
+  const skip = (reason: string, line: string) => {
+    refused++;
+    log('warn', `line skipped: ${reason}: ${line}`);
+  };
+  const onLine = (bytes: Buffer) => {
     lines++;
-    const ev = parseNotifyLine(line);
+    const decoded = decodeName(bytes);
+    if (!decoded.ok) return skip(decoded.reason, shown(bytes));
+    const text = decoded.name;
+    const ev = parseNotifyLine(text, { key: o.key });
     if (!ev.ok) {
-      if (ev.reason !== 'empty line') {
-        malformed++;
-        log('warn', 'line skipped', { reason: ev.reason });
-      }
+      if (ev.reason !== 'empty line') skip(ev.reason, shown(bytes));
       return;
     }
     let location: string;
     try {
       location = notifyLocation(ev.lfn, { urlPrefix, localRoot: o.localRoot });
+      normaliseLocation(location);
     } catch (err) {
-      malformed++;
-      log('warn', 'line skipped', { reason: (err as Error).message });
-      return;
+      const reason = err instanceof LocationError ? `the location ${err.message}` : (err as Error).message;
+      return skip(reason, shown(bytes));
     }
     batcher.push({ location, size: ev.size, datatype: o.datatype, source: 'xrootd' });
+  };
+  const splitter = new LineSplitter();
+  const onResult = (r: { line: Buffer } | { overlong: number }) => {
+    if ('line' in r) onLine(r.line);
+    else {
+      lines++;
+      skip(`a line of ${r.overlong} bytes: longer than any notification`, '');
+    }
+  };
+  process.stdin.on('data', (chunk: Buffer) => {
+    for (const r of splitter.push(chunk)) onResult(r);
   });
   const ended = new Promise<string>((resolve) => {
-    rl.once('close', () => resolve('end of input'));
+    process.stdin.once('end', () => resolve('end of input'));
+    process.stdin.once('error', (err) => resolve(`stdin: ${err.message}`));
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const why = await ended;
-  rl.close();
+  for (const r of splitter.end()) onResult(r);
+  process.stdin.pause();
   await batcher.drain(o.drainSec);
   log('info', `stopping (${why})`, {
     lines,
-    malformed,
+    refused,
     registered: batcher.registered,
     dropped: batcher.dropped,
   });
   return 0;
+}
+
+/** The notify key: `--key-file`, else `$P3S_XROOTD_KEY`; checked so XRootD can carry it. */
+function readKey(file: string | undefined, env: string | undefined): string | undefined {
+  const key = file ? readFileSync(file, 'utf8').trim() : env?.trim() || undefined;
+  if (key !== undefined && !NOTIFY_KEY.test(key))
+    throw new Error(
+      `the notify key${file ? ` in ${file}` : ' ($P3S_XROOTD_KEY)'} must be 16–128 letters, digits, _ or - (make one with: p3s hook xrootd --new-key)`,
+    );
+  return key;
 }
 
 export function registerHook(program: Command, ctx: CliContext): void {
@@ -220,13 +272,18 @@ export function registerHook(program: Command, ctx: CliContext): void {
   hook
     .command('xrootd')
     .description(
-      'the ofs.notify closew program: reads "closew <lfn> size=<n> tid=<tid>" lines on stdin, registers the files',
+      'the ofs.notify closew program: reads "KEY closew <size> <lfn> KEY" lines on stdin, registers the files',
     )
     .option(
       '--url-prefix <url>',
       'location prefix, e.g. root://host:1094/ (default $P3S_XROOTD_URL, else root://<hostname>/)',
     )
     .option('--local-root <dir>', 'register POSIX paths <dir><lfn> instead (payloads read the server disk)')
+    .option(
+      '--key-file <file>',
+      'the ofs.notifymsg key (default $P3S_XROOTD_KEY); only keyed lines are then accepted',
+    )
+    .option('--new-key', 'print a fresh key and the ofs.notifymsg line that uses it, then exit')
     .option('-T, --datatype <name>', 'datatype of every file (default: from the extension)')
     .option('--batch-max <n>', 'files per request', '100')
     .option('--batch-ms <ms>', 'wait this long to fill a batch', '50')
@@ -241,9 +298,15 @@ export function registerHook(program: Command, ctx: CliContext): void {
           throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} must be a number ≥ ${min}`);
         return v;
       };
+      if (o.newKey) {
+        const key = randomBytes(24).toString('base64url');
+        process.stdout.write(`${key}\n# in the XRootD config:\n${notifyMsgLine(key)}\n`);
+        return;
+      }
       const code = await runXrootdHook(ctx.target(), {
         urlPrefix: (o.urlPrefix as string | undefined) ?? process.env.P3S_XROOTD_URL,
         localRoot: o.localRoot as string | undefined,
+        key: readKey(o.keyFile as string | undefined, process.env.P3S_XROOTD_KEY),
         datatype: o.datatype as string | undefined,
         batchMax: n('batchMax', 1),
         batchMs: n('batchMs', 0),

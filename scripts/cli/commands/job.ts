@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, morePages, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 const JOB_COLUMNS = [
@@ -32,17 +32,22 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .description('submit a job file (original p3s job JSON: a list of jobs); - reads stdin')
     .option(
       '-f, --input <files>',
-      'input file(s) for env.P3S_INPUT_FILE, comma separated: one job set per file',
+      'input file(s) for env.P3S_INPUT_FILE, comma separated: one job set per file (default: $P3S_INPUT_FILE)',
     )
     .option('-N, --count <n>', 'replicas of each job', Number)
     .option('--json', 'print only JSON (the array of created jobs)')
     .action(async (file: string, o: { input?: string; count?: number }) => {
       const parsed = readJobFile(file);
       const jobs = Array.isArray(parsed) ? parsed : [parsed];
-      const inputs = o.input
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
+      // As the original job.py: -f wins, else $P3S_INPUT_FILE of the submitting shell (one file).
+      const fromEnv = o.input === undefined ? process.env.P3S_INPUT_FILE?.trim() || undefined : undefined;
+      if (fromEnv) process.stderr.write(`p3s: P3S_INPUT_FILE from the environment: ${fromEnv}\n`);
+      const inputs = fromEnv
+        ? [fromEnv]
+        : o.input
+            ?.split(',')
+            .map((s) => s.trim())
+            .filter(Boolean);
       const body =
         inputs || o.count
           ? { jobs, inputFile: inputs && (inputs.length === 1 ? inputs[0] : inputs), count: o.count }
@@ -53,10 +58,10 @@ export function registerJob(program: Command, ctx: CliContext): void {
   job
     .command('list')
     .description('list jobs, newest first')
-    .option('--state <states>', 'comma-separated states')
-    .option('--type <jobtype>', 'job type')
-    .option('--user <user>')
-    .option('--site <site>')
+    .option('--state <states>', 'state(s), comma separated')
+    .option('--type <jobtypes>', 'job type(s), comma separated')
+    .option('--user <users>', 'user(s), comma separated')
+    .option('--site <sites>', 'site(s), comma separated')
     .option('--pilot <id>')
     .option('--since <iso>', 'from this time')
     .option('--until <iso>', 'to this time')
@@ -64,28 +69,29 @@ export function registerJob(program: Command, ctx: CliContext): void {
     .option('--cursor <c>', 'next page (from a previous --json answer)')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
-      const r = await api<{ jobs: Record<string, unknown>[]; nextCursor?: string }>(
+      const r = await api<{ jobs: Record<string, unknown>[]; nextCursor?: string; searchedBackTo?: string }>(
         ctx.target(),
         'GET',
         `/jobs${qs({ state: o.state, jobtype: o.type, user: o.user, site: o.site, pilot: o.pilot, since: o.since, until: o.until, limit: o.limit, cursor: o.cursor })}`,
       );
-      emit(
-        ctx.out(),
-        r,
-        () => table(r.jobs, JOB_COLUMNS) + (r.nextCursor ? `\n(more: --cursor ${r.nextCursor})` : ''),
-      );
+      emit(ctx.out(), r, () => table(r.jobs, JOB_COLUMNS) + morePages(r));
     });
   job
     .command('show <id>')
     .description('one job with all its fields, env and output tails')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const j = await api<Record<string, unknown>>(ctx.target(), 'GET', `/jobs/${encodeURIComponent(id)}`);
+      const j = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/jobs/${encodeURIComponent(id)}`),
+        FIELD_ORDER.job,
+      );
       emit(ctx.out(), j, () => {
         const { stdoutTail, stderrTail, ...rest } = j;
         let s = keyValues(rest);
-        if (stdoutTail) s += `\n--- stdout (tail) ---\n${String(stdoutTail)}`;
-        if (stderrTail) s += `\n--- stderr (tail) ---\n${String(stderrTail)}`;
+        // While the job runs, the tails are the ones its pilot sent with its last heartbeat.
+        const kind = j.state === 'running' ? `live tail, as of ${String(j.tailAt ?? '?')}` : 'tail';
+        if (stdoutTail) s += `\n--- stdout (${kind}) ---\n${String(stdoutTail)}`;
+        if (stderrTail) s += `\n--- stderr (${kind}) ---\n${String(stderrTail)}`;
         return s;
       });
     });
@@ -174,8 +180,8 @@ export function registerPilot(program: Command, ctx: CliContext): void {
   const pilot = program.command('pilot').description('pilots: list, show, kill, drain');
   pilot
     .command('list')
-    .option('--state <state>')
-    .option('--site <site>')
+    .option('--state <states>', 'state(s), comma separated')
+    .option('--site <sites>', 'site(s), comma separated')
     .option('--limit <n>', 'at most', '100')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
@@ -192,7 +198,10 @@ export function registerPilot(program: Command, ctx: CliContext): void {
     .command('show <id>')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const p = await api<Record<string, unknown>>(ctx.target(), 'GET', `/pilots/${encodeURIComponent(id)}`);
+      const p = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/pilots/${encodeURIComponent(id)}`),
+        FIELD_ORDER.pilot,
+      );
       emit(ctx.out(), p, () => keyValues(p));
     });
   for (const mode of ['kill', 'drain'] as const) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 function readJson(file: string): unknown {
@@ -119,7 +119,10 @@ export function registerRule(program: Command, ctx: CliContext): void {
     .command('show <name>')
     .option('--json', 'print only JSON')
     .action(async (name: string) => {
-      const r = await api<Record<string, unknown>>(ctx.target(), 'GET', `/rules/${encodeURIComponent(name)}`);
+      const r = ordered(
+        await api<Record<string, unknown>>(ctx.target(), 'GET', `/rules/${encodeURIComponent(name)}`),
+        FIELD_ORDER.rule,
+      );
       emit(ctx.out(), r, () => JSON.stringify(r, null, 2));
     });
   for (const [verb, enabled] of [

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { api, qs } from '../client.ts';
-import { emit, keyValues, table } from '../output.ts';
+import { emit, FIELD_ORDER, keyValues, morePages, ordered, table } from '../output.ts';
 import type { CliContext } from './context.ts';
 
 /**
@@ -9,7 +9,7 @@ import type { CliContext } from './context.ts';
  * that file's JSON; anything else (`sticky`, `inherit:run5141`, inline JSON) goes verbatim and the
  * server parses it, so a typo comes back as a message naming the problem.
  */
-export function infoOption(value: string | undefined): unknown {
+function infoOption(value: string | undefined): unknown {
   if (value === undefined) return undefined;
   if (/\.json$/i.test(value.trim()) && existsSync(value.trim())) {
     const text = readFileSync(value.trim(), 'utf8');
@@ -43,12 +43,17 @@ const info = (v: unknown) =>
 function showDetail(d: Detail): string {
   const { jobs, files, fileinfo, jobinfo, ...summary } = d;
   return [
-    keyValues({
-      ...summary,
-      progress: `${summary.ndone}/${summary.nvertices} jobs ended`,
-      fileinfo: info(fileinfo),
-      jobinfo: info(jobinfo),
-    }),
+    keyValues(
+      ordered(
+        {
+          ...summary,
+          progress: `${summary.ndone}/${summary.nvertices} jobs ended`,
+          fileinfo: info(fileinfo),
+          jobinfo: info(jobinfo),
+        },
+        FIELD_ORDER.workflow,
+      ),
+    ),
     '',
     table(
       jobs.map((j) => ({ ...j, inputs: edgeList(j.inputs), outputs: edgeList(j.outputs) })),
@@ -93,16 +98,20 @@ export function registerWorkflow(program: Command, ctx: CliContext): void {
     });
   wf.command('list')
     .description('workflows, newest first')
-    .option('--state <state>', 'template, defined, running, finished, failed or cancelled')
-    .option('--dag <name>', 'made from this DAG')
-    .option('--user <user>')
+    .option('--state <states>', 'template, defined, running, finished, failed, cancelled (comma separated)')
+    .option('--dag <names>', 'made from this DAG (or these, comma separated)')
+    .option('--user <users>', 'user(s), comma separated')
     .option('--since <iso>', 'created from this time')
     .option('--until <iso>', 'created up to this time')
     .option('--limit <n>', 'page size', '50')
     .option('--cursor <c>', 'next page (from a previous --json answer)')
     .option('--json', 'print only JSON')
     .action(async (o: Record<string, string | undefined>) => {
-      const r = await api<{ workflows: Record<string, unknown>[]; nextCursor?: string }>(
+      const r = await api<{
+        workflows: Record<string, unknown>[];
+        nextCursor?: string;
+        searchedBackTo?: string;
+      }>(
         ctx.target(),
         'GET',
         `/workflows${qs({ state: o.state, dag: o.dag, user: o.user, since: o.since, until: o.until, limit: o.limit, cursor: o.cursor })}`,
@@ -114,14 +123,17 @@ export function registerWorkflow(program: Command, ctx: CliContext): void {
           table(
             r.workflows.map((w) => ({ ...w, progress: `${w.ndone}/${w.nvertices}` })),
             ['id', 'name', 'dag', 'state', 'progress', 'user', 'createdAt', 'endedAt'],
-          ) + (r.nextCursor ? `\n(more: --cursor ${r.nextCursor})` : ''),
+          ) + morePages(r),
       );
     });
   wf.command('show <id>')
     .description('a workflow: each job with its state and the files on its edges')
     .option('--json', 'print only JSON')
     .action(async (id: string) => {
-      const d = await api<Detail>(ctx.target(), 'GET', `/workflows/${encodeURIComponent(id)}`);
+      const d = ordered(
+        await api<Detail>(ctx.target(), 'GET', `/workflows/${encodeURIComponent(id)}`),
+        FIELD_ORDER.workflow,
+      );
       emit(ctx.out(), d, () => showDetail(d));
     });
   wf.command('define <id>')

@@ -3,7 +3,7 @@ import { JobState, TERMINAL } from '../job/job.ts';
 import { childrenOf, type Dag, NOOP, parentsOf, topoSort } from './dag.ts';
 
 /**
- * Dependency release for a running workflow (DESIGN §6), fixing the original's fan-in bugs
+ * Dependency release for a running workflow (docs/design.md §6), fixing the original's fan-in bugs
  * (p3s-original §9.4): a job is released only when ALL its parents have finished, a parent
  * that ends any other way cancels its descendants and fails the workflow, and noop vertices
  * pass release on through any depth of the DAG.

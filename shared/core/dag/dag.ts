@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { DatatypeName } from '../data/datatype.ts';
 import { ValidationError } from '../errors.ts';
-import { Env, JobtypeName, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
+import { Env, JobtypeName, MAX_TIMELIMIT, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
 
 /**
- * DAG templates (DESIGN §3, §6): vertices are jobs, edges are files. One schema serves both
+ * DAG templates (docs/design.md §3, §6): vertices are jobs, edges are files. One schema serves both
  * the JSON form users upload and what `parseGraphML` produces, so both go through the same
  * checks in `validateDag`.
  */
@@ -13,9 +13,10 @@ import { Env, JobtypeName, PRIORITY_MAX, PRIORITY_MIN } from '../job/job.ts';
 export const NOOP = 'noop';
 export const MAX_VERTICES = 500;
 export const MAX_EDGES = 2000;
-export const MAX_TIMELIMIT = 30 * 86400;
+export { MAX_TIMELIMIT };
+
 /** The original's default vertex time limit, in seconds. */
-export const DEFAULT_TIMELIMIT = 1000;
+const DEFAULT_TIMELIMIT = 1000;
 
 const NAME_RULE = 'must be 1–64 characters of letters, digits, _ . : -';
 // Vertex names and datatags end up as keys of plain objects (job env, state maps), where
@@ -28,13 +29,13 @@ export const DagName = z
   .regex(/^[A-Za-z0-9_.:-]{1,64}$/, NAME_RULE)
   .refine(notProto, 'is reserved');
 /** A datatag names the environment variable that carries the edge's file path, so it must be one. */
-export const Datatag = z
+const Datatag = z
   .string()
   .trim()
   .regex(/^([A-Za-z_][A-Za-z0-9_]{0,127})?$/, 'must be an environment variable name (or empty)')
   .refine(notProto, 'is reserved');
 
-export const DagVertex = z.strictObject({
+const DagVertex = z.strictObject({
   name: DagName,
   jobtype: JobtypeName,
   payload: z.string().trim().max(4096).default(''),
@@ -42,9 +43,8 @@ export const DagVertex = z.strictObject({
   timelimit: z.number().int().min(0).max(MAX_TIMELIMIT).default(DEFAULT_TIMELIMIT),
   priority: z.number().int().min(PRIORITY_MIN).max(PRIORITY_MAX).default(0),
 });
-export type DagVertex = z.output<typeof DagVertex>;
 
-export const DagEdge = z.strictObject({
+const DagEdge = z.strictObject({
   source: DagName,
   target: DagName,
   /** The file name used by fileinfo `sticky`; otherwise informational. */
@@ -54,7 +54,6 @@ export const DagEdge = z.strictObject({
   datatag: Datatag.default(''),
   comment: z.string().trim().max(1024).default(''),
 });
-export type DagEdge = z.output<typeof DagEdge>;
 
 export const Dag = z.strictObject({
   name: DagName,

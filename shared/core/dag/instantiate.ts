@@ -13,21 +13,21 @@ import { type Dag, edgeLabel, MAX_TIMELIMIT, NOOP } from './dag.ts';
  */
 
 /** Per-edge override in a fileinfo JSON object, keyed `source:target` or `source:target:k`. */
-export const FileOverride = z.strictObject({
+const FileOverride = z.strictObject({
   name: z.string().trim().min(1).max(256).optional(),
   dirpath: z.string().trim().max(1024).optional(),
   comment: z.string().trim().max(1024).optional(),
 });
-export type FileOverride = z.output<typeof FileOverride>;
+type FileOverride = z.output<typeof FileOverride>;
 
 /** Per-vertex override in a jobinfo JSON object, keyed by vertex name. `env` is merged. */
-export const JobOverride = z.strictObject({
+const JobOverride = z.strictObject({
   payload: z.string().trim().max(4096).optional(),
   env: Env.optional(),
   priority: z.number().int().min(PRIORITY_MIN).max(PRIORITY_MAX).optional(),
   timelimit: z.number().int().min(1).max(MAX_TIMELIMIT).optional(),
 });
-export type JobOverride = z.output<typeof JobOverride>;
+type JobOverride = z.output<typeof JobOverride>;
 
 type DatatypeExt = Pick<Datatype, 'ext'>;
 
@@ -49,7 +49,7 @@ export interface InstantiateOptions {
 }
 
 /** A job to create in state `template`; `name` is the vertex name, as in the original. */
-export interface WorkflowJob {
+interface WorkflowJob {
   workflowId: string;
   vertex: string;
   name: string;

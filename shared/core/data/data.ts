@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { csvOf } from '../util/csv.ts';
 import { DatatypeName } from './datatype.ts';
 import { LocationInput, type NormalisedLocation, Source } from './location.ts';
 
 /**
- * A registered file (DESIGN §3 "Data") and what its arrival triggered. The item is keyed by a
+ * A registered file (docs/design.md §3 "Data") and what its arrival triggered. The item is keyed by a
  * hash of the normalised location, so announcing the same file again finds it.
  */
 
@@ -15,8 +16,8 @@ import { LocationInput, type NormalisedLocation, Source } from './location.ts';
 export const DataState = z.enum(['new', 'triggered', 'skipped', 'unmatched', 'failed']);
 export type DataState = z.infer<typeof DataState>;
 
-export const TriggerOutcome = z.enum(['jobs', 'workflow', 'sampled', 'limited', 'duplicate', 'error']);
-export type TriggerOutcome = z.infer<typeof TriggerOutcome>;
+const TriggerOutcome = z.enum(['jobs', 'workflow', 'sampled', 'limited', 'duplicate', 'error']);
+type TriggerOutcome = z.infer<typeof TriggerOutcome>;
 
 /** What one rule did for one file. */
 export interface Trigger {
@@ -27,7 +28,7 @@ export interface Trigger {
   message?: string;
 }
 
-export const MAX_FILES_PER_REGISTER = 500;
+const MAX_FILES_PER_REGISTER = 500;
 
 /**
  * One file announcement: `location` (or the original's `dirpath` + `name`), optional `size` in
@@ -136,9 +137,9 @@ export function stateOf(triggers: readonly Trigger[]): DataState {
 /** `GET /data` query. `location` looks one file up by its (normalised) location. */
 export const DataListQuery = z.strictObject({
   location: LocationInput.optional(),
-  state: DataState.optional(),
-  source: Source.optional(),
-  datatype: DatatypeName.optional(),
+  state: csvOf(DataState).optional(),
+  source: csvOf(Source).optional(),
+  datatype: csvOf(DatatypeName).optional(),
   name: z.string().min(1).max(1024).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),

@@ -4,7 +4,7 @@
  */
 const cache = new Map<string, RegExp>();
 
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   const hit = cache.get(glob);
   if (hit) return hit;
   let re = '';

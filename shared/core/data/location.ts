@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 
 /**
- * Where a file is, as the payload will read it (DESIGN §3 "Data"): an absolute POSIX path, an
+ * Where a file is, as the payload will read it (docs/design.md §3 "Data"): an absolute POSIX path, an
  * XRootD URL (`root://host[:port]//path`) or an S3 object (`s3://bucket/key`). Registration is
  * idempotent on the *normalised* location, so two spellings of one file are one file.
  */
@@ -22,7 +22,7 @@ export interface NormalisedLocation {
   dirpath: string;
 }
 
-export const MAX_LOCATION = 4096;
+const MAX_LOCATION = 4096;
 const XROOTD_DEFAULT_PORT = '1094';
 const S3_BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 

@@ -6,7 +6,7 @@ import { Source } from './location.ts';
 import { DurationInput, SizeInput } from './units.ts';
 
 /**
- * Trigger rules (DESIGN §3, §6): what to create when a file arrives. A rule has a `match`
+ * Trigger rules (docs/design.md §3, §6): what to create when a file arrives. A rule has a `match`
  * (all given conditions must hold), an `action` (jobs from a job template, or a workflow from a
  * DAG), a `sampling` fraction, an optional `limit` of files per time window and a `dedupe` mode.
  *
@@ -23,7 +23,7 @@ export const RuleName = z
   .trim()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, _ . -');
 
-export const MAX_TEMPLATES_PER_RULE = 50;
+const MAX_TEMPLATES_PER_RULE = 50;
 
 const oneOrMany = <T extends z.ZodType>(s: T) =>
   z.union([s, z.array(s).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
@@ -75,13 +75,13 @@ export const WorkflowAction = z.strictObject({
 });
 export type WorkflowAction = z.output<typeof WorkflowAction>;
 
-export type RuleAction = { jobs: JobSubmission[] } | { workflow: WorkflowAction };
+type RuleAction = { jobs: JobSubmission[] } | { workflow: WorkflowAction };
 
 /**
  * The action: the original job JSON list (each job gets `P3S_INPUT_FILE` = the file's
  * location), `{ "jobs": [...] }`, or `{ "workflow": { "dag", "fileinfo", "jobinfo" } }`.
  */
-export const RuleActionInput = z.unknown().transform((v, ctx): RuleAction => {
+const RuleActionInput = z.unknown().transform((v, ctx): RuleAction => {
   const forward = (r: z.ZodSafeParseResult<unknown>, prefix: (string | number)[]) => {
     for (const i of r.error!.issues)
       ctx.addIssue({
@@ -110,7 +110,7 @@ export const RuleActionInput = z.unknown().transform((v, ctx): RuleAction => {
   return z.NEVER;
 });
 
-export const RuleLimit = z.strictObject({
+const RuleLimit = z.strictObject({
   /** At most this many files trigger the rule … */
   files: z.number().int().min(1).max(1_000_000),
   /** … per window of this many seconds (fixed windows aligned to the epoch). */
@@ -122,7 +122,6 @@ export const RuleLimit = z.strictObject({
       .max(7 * 86400),
   ),
 });
-export type RuleLimit = z.output<typeof RuleLimit>;
 
 /** A rule as submitted (`POST /rules`, `p3s rule add`). */
 export const RuleInput = z.strictObject({

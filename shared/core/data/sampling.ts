@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Deterministic sampling (DESIGN §6): a file's sample value is a hash of its **name** mapped to
+ * Deterministic sampling (docs/design.md §6): a file's sample value is a hash of its **name** mapped to
  * [0, 1), and a fraction f keeps the files whose value is below f. So a replay (the same file
  * announced again, from another source, or after a restart) decides the same way, and sampling
  * is nested: every file kept at 0.1 is also kept at 0.25, so a rule and its job types sample

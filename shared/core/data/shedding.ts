@@ -1,5 +1,5 @@
 /**
- * Shedding (DESIGN §1, §6): when a job type's queue cannot all start before its deadline, drop
+ * Shedding (docs/design.md §1, §6): when a job type's queue cannot all start before its deadline, drop
  * the lowest-priority, oldest queued jobs now — instead of letting the queue grow until every
  * job waits about the deadline and the ones at the back go stale anyway.
  *

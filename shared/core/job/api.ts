@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { csvOf } from '../util/csv.ts';
 import {
   JobState,
   JobSubmission,
@@ -73,9 +74,9 @@ const csvStates = z
 
 export const ListQuery = z.strictObject({
   state: csvStates.optional(),
-  jobtype: JobtypeName.optional(),
-  user: z.string().max(64).optional(),
-  site: SiteName.optional(),
+  jobtype: csvOf(JobtypeName).optional(),
+  user: csvOf(z.string().max(64)).optional(),
+  site: csvOf(SiteName).optional(),
   pilot: z.uuid().optional(),
   workflow: z.string().max(64).optional(),
   since: z.iso.datetime({ offset: true }).optional(),

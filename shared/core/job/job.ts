@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Job states (DESIGN §3). Terminal states are final: there is no retry. */
+/** Job states (docs/design.md §3). Terminal states are final: there is no retry. */
 export const JobState = z.enum([
   'template',
   'defined',
@@ -36,9 +36,14 @@ export const isTerminal = (s: JobState) => TERMINAL.has(s);
 
 export const PRIORITY_MIN = -1_000_000_000;
 export const PRIORITY_MAX = 1_000_000_000;
-export const MAX_ENV_KEYS = 100;
-export const MAX_ENV_BYTES = 16 * 1024;
+const MAX_ENV_KEYS = 100;
+const MAX_ENV_BYTES = 16 * 1024;
 export const MAX_JOBS_PER_SUBMIT = 500;
+/**
+ * Longest time limit, in seconds: a year. Real job files go far beyond a month (the original's
+ * `larsoft/purity/purity_data_reco.json` has `"timeout": "5000000"`, 58 days).
+ */
+export const MAX_TIMELIMIT = 366 * 86400;
 
 /** Accepts a number or a numeric string (the original clients sent form-encoded strings). */
 const intLike = (min: number, max: number) =>
@@ -53,18 +58,16 @@ const intLike = (min: number, max: number) =>
     .transform((v) => Number(v))
     .pipe(z.number().int('must be an integer').min(min).max(max));
 
-export const Name = z.string().trim().min(1).max(256);
-export const JobtypeName = z
-  .string()
-  .trim()
-  .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, _ . -');
+const JOBTYPE_RULE = {
+  re: /^[A-Za-z0-9_.-]{1,64}$/,
+  message: 'must be 1–64 characters of letters, digits, _ . -',
+};
+export const JobtypeName = z.string().trim().regex(JOBTYPE_RULE.re, JOBTYPE_RULE.message);
 export const SiteName = z
   .string()
   .trim()
   .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1–64 characters of letters, digits, _ . -');
-export const EnvKey = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'not a valid environment variable name');
+const EnvKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'not a valid environment variable name');
 
 /** Job environment: string values (numbers and booleans are stringified, as the shell would see them). */
 export const Env = z
@@ -72,20 +75,33 @@ export const Env = z
   .refine((e) => Object.keys(e).length <= MAX_ENV_KEYS, `at most ${MAX_ENV_KEYS} variables`)
   .refine((e) => Buffer.byteLength(JSON.stringify(e)) <= MAX_ENV_BYTES, `at most ${MAX_ENV_BYTES} bytes`);
 
+/** zod's error for a string field: a missing one says it is required and what it is for. */
+const requiredString = (what: string) =>
+  z.string({
+    error: (iss) => (iss.input === undefined || iss.input === null ? `is required (${what})` : undefined),
+  });
+
 /**
  * One job as submitted, in the original p3s job JSON (`name, timeout, jobtype, payload,
- * priority, state, env`) plus `site`, `user`, `timelimit`. `env` may arrive as a JSON string,
- * as the original client sent it. Unknown keys are rejected so typos are not silently ignored;
- * the original's ignored keys (`uuid`, `ts`, `subhost`, `params`) are accepted and dropped.
+ * priority, state, env`) plus `site`, `user`, `timelimit`. `payload`, `jobtype` and `name` are
+ * required, as the original server required them (its client filled in defaults that turned a
+ * forgotten payload into a `/bin/true` job). `env` may arrive as a JSON string, as the original
+ * client sent it. Unknown keys are rejected so typos are not silently ignored; the original's
+ * ignored keys (`uuid`, `ts`, `subhost`, `params`) are accepted and dropped.
  */
 export const JobSubmission = z
   .strictObject({
-    name: Name.optional(),
-    jobtype: JobtypeName.default('default'),
-    payload: z.string().min(1).max(4096).default('/bin/true'),
+    // Checked in this order, so the first problem named is the one that matters most.
+    payload: requiredString('the program or shell command a pilot runs')
+      .max(4096)
+      .refine((p) => p.trim() !== '', 'must not be empty'),
+    jobtype: requiredString('caps, priorities and sampling are per job type, e.g. "monitor"')
+      .trim()
+      .regex(JOBTYPE_RULE.re, JOBTYPE_RULE.message),
+    name: requiredString('a label for people, e.g. "hitmonitor"').trim().min(1).max(256),
     priority: intLike(PRIORITY_MIN, PRIORITY_MAX).optional(),
-    timeout: intLike(1, 30 * 86400).optional(),
-    timelimit: intLike(1, 30 * 86400).optional(),
+    timeout: intLike(1, MAX_TIMELIMIT).optional(),
+    timelimit: intLike(1, MAX_TIMELIMIT).optional(),
     state: z.enum(['defined', 'held']).default('defined'),
     env: z
       .union([
@@ -114,7 +130,7 @@ export const JobSubmission = z
   }));
 export type JobSubmission = z.output<typeof JobSubmission>;
 
-/** A job as the API returns it (DESIGN §9): stable field names, ISO-8601 UTC timestamps. */
+/** A job as the API returns it (docs/design.md §9): stable field names, ISO-8601 UTC timestamps. */
 export interface Job {
   id: string;
   name: string;
@@ -134,10 +150,21 @@ export interface Job {
   message?: string;
   stdoutTail?: string;
   stderrTail?: string;
+  /** When the tails were last updated by a heartbeat (while the job ran). */
+  tailAt?: string;
+  /** Set when a dispatched job that never started was put back in the queue (once at most). */
+  requeuedAt?: string;
+  /** The pilot it was taken back from. */
+  requeuedFrom?: string;
+  /** The payload's pid (on its pilot's host), as the pilot reported it. */
+  pid?: number;
   killRequested?: boolean;
   workflowId?: string;
   vertex?: string;
   inputFile?: string;
+  /** For a job a trigger rule made: the file (data id) that arrived and the rule's name. */
+  dataId?: string;
+  rule?: string;
   createdAt: string;
   definedAt?: string;
   dispatchedAt?: string;
@@ -157,9 +184,16 @@ export function queueSortKey(priority: number, definedAt: string, seq: number, i
   return `${String(PRIORITY_MAX - priority).padStart(10, '0')}#${definedAt}#${String(seq).padStart(5, '0')}#${id}`;
 }
 
-/** Queue partition: jobs that need a site queue under it; the rest under `*`. */
-export function queuePartition(site: string | undefined): string {
-  return `Q#${site ?? '*'}`;
+/**
+ * Queue partition (docs/matching.md, "The queue"). Jobs of types without their own queue share
+ * `Q#*` (or `Q#<site>` when they require a site). A type that has ever had a cap queues in
+ * partitions of its own, `QT#<type>#*` / `QT#<type>#<site>`, so that while it is at its cap its
+ * jobs are simply not read: they can never hide runnable work of other types, and the cost of a
+ * poll or a matching round does not grow with the number of capped jobs queued. Type and site
+ * names cannot contain `#`, so the keys are unambiguous.
+ */
+export function queuePartition(site: string | undefined, ownQueueType?: string): string {
+  return ownQueueType ? `QT#${ownQueueType}#${site ?? '*'}` : `Q#${site ?? '*'}`;
 }
 
 /** Final state of a job from its payload's exit. */

@@ -31,4 +31,18 @@ export interface Jobtype {
   inFlight: number;
   /** Highest inFlight ever reached (evidence that the cap held). */
   maxInFlight?: number;
+  /**
+   * Its jobs queue in partitions of their own (set with the first `limit`, and kept: see
+   * queuePartition in shared/core/job/job.ts and docs/matching.md).
+   */
+  ownQueue?: boolean;
+  /** Queued jobs may still sit in the shared partitions (a limit was just set); the reaper moves them. */
+  migrating?: boolean;
+}
+
+/** Free cap slots of a type: Infinity without a limit. */
+export function freeSlots(t: Pick<Jobtype, 'limit' | 'inFlight'>): number {
+  return t.limit === undefined || t.limit === null
+    ? Number.POSITIVE_INFINITY
+    : Math.max(0, t.limit - (t.inFlight ?? 0));
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SiteName } from '../job/job.ts';
 
-/** Pilot states (DESIGN §3). `waiting` is the original's "no jobs". */
+/** Pilot states (docs/design.md §3). `waiting` is the original's "no jobs". */
 export const PilotState = z.enum([
   'active',
   'waiting',
@@ -31,7 +31,7 @@ export const PilotRegistration = z.strictObject({
 });
 export type PilotRegistration = z.infer<typeof PilotRegistration>;
 
-export const ReportEvent = z.enum([
+const ReportEvent = z.enum([
   'jobstart',
   'heartbeat',
   'jobstop',
@@ -40,23 +40,38 @@ export const ReportEvent = z.enum([
   'killed',
   'stopped',
 ]);
-export type ReportEvent = z.infer<typeof ReportEvent>;
 
 const TAIL_MAX = 8192;
-export const PilotReport = z.strictObject({
-  event: ReportEvent,
-  jobId: z.uuid().optional(),
-  pid: z.number().int().nonnegative().optional(),
-  exitCode: z.number().int().min(-255).max(255).nullable().optional(),
-  signal: z
-    .string()
-    .regex(/^SIG[A-Z0-9]+$/, 'must be a signal name like SIGKILL')
-    .optional(),
-  stdoutTail: z.string().max(TAIL_MAX).optional(),
-  stderrTail: z.string().max(TAIL_MAX).optional(),
-  message: z.string().max(1024).optional(),
-  payloadStartedAt: z.iso.datetime().optional(),
-});
+/** A heartbeat's output tails are smaller (they are sent every beat while the job runs). */
+const LIVE_TAIL_MAX = 2048;
+export const PilotReport = z
+  .strictObject({
+    event: ReportEvent,
+    jobId: z.uuid().optional(),
+    pid: z.number().int().nonnegative().optional(),
+    exitCode: z.number().int().min(-255).max(255).nullable().optional(),
+    signal: z
+      .string()
+      .regex(/^SIG[A-Z0-9]+$/, 'must be a signal name like SIGKILL')
+      .optional(),
+    stdoutTail: z.string().max(TAIL_MAX).optional(),
+    stderrTail: z.string().max(TAIL_MAX).optional(),
+    message: z.string().max(1024).optional(),
+    payloadStartedAt: z.iso.datetime().optional(),
+  })
+  .superRefine((r, ctx) => {
+    if (r.event !== 'heartbeat') return;
+    for (const k of ['stdoutTail', 'stderrTail'] as const) {
+      if ((r[k]?.length ?? 0) > LIVE_TAIL_MAX)
+        ctx.addIssue({
+          code: 'custom',
+          path: [k],
+          message: `at most ${LIVE_TAIL_MAX} characters in a heartbeat`,
+        });
+    }
+    if ((r.stdoutTail !== undefined || r.stderrTail !== undefined) && !r.jobId)
+      ctx.addIssue({ code: 'custom', path: ['jobId'], message: 'required with output tails' });
+  });
 export type PilotReport = z.infer<typeof PilotReport>;
 
 /** What the server asks of a pilot in a report answer. */
@@ -72,6 +87,8 @@ export interface Pilot {
   resources?: { cpus?: number; memoryMb?: number };
   state: PilotState;
   jobId?: string;
+  /** Type of the job it holds. */
+  jobtype?: string;
   jobcount: number;
   drain?: boolean;
   kill?: boolean;

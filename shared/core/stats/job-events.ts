@@ -17,10 +17,31 @@ export interface Delta {
 }
 
 /**
- * What a change adds to the counters and aggregates: per-state counts (global and per job type),
- * the defined→started latency histogram and per-minute throughput. Pure, so the arithmetic is
- * unit-tested; the stream function only applies the deltas.
+ * The per-minute throughput attribute of one job type's jobs ending in `state`
+ * (`failed@evdisp`): the dashboard's per-type failure rates and stale counts read them from the
+ * same 60 per-minute items as the totals, so they cost no extra read. `@` never occurs in a
+ * state or a job type name.
  */
+const typeAttr = (state: string, jobtype: string) => `${state}@${jobtype}`;
+
+/** The per-minute attribute counting files that arrived from a data source (`arr@xrootd`). */
+const arrivalAttr = (source: string) => `arr@${source}`;
+
+/** Hourly arrivals per source (pk `arrh`, sk the UTC hour `2026-11-25T17`, attribute = source). */
+export const ARRIVALS_BY_HOUR = 'arrh';
+const hourOf = (iso: string) => iso.slice(0, 13);
+
+/**
+ * What a change adds to the counters and aggregates: per-state counts (global and per job type),
+ * the defined→started latency histogram and per-minute throughput (total and per job type).
+ * Pure, so the arithmetic is unit-tested; the stream function only applies the deltas.
+ */
+/** The counters' entity of a job type (`jobtype#<name>`, counted per state). */
+export const jobtypeEntity = (name: string) => `jobtype#${name}`;
+/** The job type a counters' entity names, or undefined for another entity. */
+export const jobtypeOfEntity = (entity: string): string | undefined =>
+  entity.startsWith('jobtype#') ? entity.slice('jobtype#'.length) : undefined;
+
 export function deltasOf(ch: Change): Delta[] {
   const out: Delta[] = [];
   const oldState = ch.old?.state as string | undefined;
@@ -30,7 +51,7 @@ export function deltasOf(ch: Change): Delta[] {
     if (!state) return;
     out.push({ pk: 'count', sk: `${ch.entity}#${state}`, attr: 'n', n });
     if (ch.entity === 'jobs' && item?.jobtype)
-      out.push({ pk: 'count', sk: `jobtype#${String(item.jobtype)}#${state}`, attr: 'n', n });
+      out.push({ pk: 'count', sk: `${jobtypeEntity(String(item.jobtype))}#${state}`, attr: 'n', n });
   };
   count(oldState, -1, ch.old);
   count(newState, +1, ch.new);
@@ -46,6 +67,20 @@ export function deltasOf(ch: Change): Delta[] {
     const m = minuteOf(j.endedAt);
     out.push({ pk: 'tp', sk: m, attr: 'ended', n: 1, ttlDays: 2 });
     out.push({ pk: 'tp', sk: m, attr: newState, n: 1, ttlDays: 2 });
+    if (typeof j.jobtype === 'string')
+      out.push({ pk: 'tp', sk: m, attr: typeAttr(newState, j.jobtype), n: 1, ttlDays: 2 });
   }
   return out;
+}
+
+/**
+ * What one file's arrival adds (the data table has no stream: registration adds these itself):
+ * its source's per-minute and hourly arrival counts, from which the dashboard tells a source that
+ * went silent for longer than usual.
+ */
+export function arrivalDeltas(source: string, atIso: string): Delta[] {
+  return [
+    { pk: 'tp', sk: minuteOf(atIso), attr: arrivalAttr(source), n: 1, ttlDays: 2 },
+    { pk: ARRIVALS_BY_HOUR, sk: hourOf(atIso), attr: source, n: 1, ttlDays: 3 },
+  ];
 }

@@ -7,7 +7,3 @@ export function nowIso(ms: number = Date.now()): string {
 export function ttlAfterDays(days: number, fromMs: number = Date.now()): number {
   return Math.floor(fromMs / 1000 + days * 86400);
 }
-
-export function ageMs(iso: string | undefined, nowMs: number = Date.now()): number {
-  return iso ? nowMs - Date.parse(iso) : Number.POSITIVE_INFINITY;
-}

@@ -4,6 +4,7 @@ import { type Dag, DagName, parentsOf, validateDag } from '../dag/dag.ts';
 import { parseGraphML } from '../dag/graphml.ts';
 import type { WorkflowFile } from '../dag/instantiate.ts';
 import { type JobState, TERMINAL } from '../job/job.ts';
+import { csvOf } from '../util/csv.ts';
 
 /**
  * Wiring of the pure DAG core (shared/core/dag) into stored DAG templates and workflows: the
@@ -67,9 +68,9 @@ export const WorkflowId = z.object({ id: z.uuid('not a workflow id') });
 export const DagNamePath = z.object({ name: DagName });
 
 export const WorkflowListQuery = z.strictObject({
-  state: WorkflowState.optional(),
-  dag: DagName.optional(),
-  user: z.string().max(64).optional(),
+  state: csvOf(WorkflowState).optional(),
+  dag: csvOf(DagName).optional(),
+  user: csvOf(z.string().max(64)).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
@@ -99,17 +100,23 @@ export function statesBefore(to: WorkflowState): WorkflowState[] {
 
 /**
  * The workflow a job change should advance, if any: a workflow job that entered `running` (the
- * workflow becomes `running`) or a terminal state (its children may be released, or cancelled).
- * Other changes — creation as `template`, release to `defined`, dispatch, heartbeats,
- * deletions — decide nothing new.
+ * workflow becomes `running`) or a terminal state (its children may be released, or cancelled),
+ * or a workflow job deleted before it ended (a deleted job counts as `cancelled`). Other
+ * changes — creation as `template`, release to `defined`, dispatch, heartbeats, the deletion or
+ * TTL purge of an ended job — decide nothing new.
  */
 export function workflowToAdvance(
   old: Record<string, unknown> | undefined,
   now: Record<string, unknown> | undefined,
 ): string | undefined {
-  const id = now?.workflowId;
+  if (!now) {
+    const gone = old?.workflowId;
+    const was = old?.state as JobState | undefined;
+    return typeof gone === 'string' && gone && was && !TERMINAL.has(was) ? gone : undefined;
+  }
+  const id = now.workflowId;
   if (typeof id !== 'string' || !id) return undefined;
-  const state = now?.state as JobState | undefined;
+  const state = now.state as JobState | undefined;
   if (!state || state === old?.state) return undefined;
   return state === 'running' || TERMINAL.has(state) ? id : undefined;
 }
@@ -165,3 +172,21 @@ export function filesByVertex(
 
 /** Job states a workflow job may still leave by the advancer (release, noop finish, cancel). */
 export const WAITING: readonly JobState[] = ['template', 'defined'];
+
+/**
+ * A workflow's start and end times from its jobs, not from when the advancer ran: the advancer
+ * sees a batch of job changes a second or more late, and a short workflow's jobs often start
+ * and end within one batch, so "now" made `startedAt` equal `endedAt`. Started: the earliest
+ * job start; ended: the latest job end (`now` for jobs this step itself ended).
+ */
+export function workflowTimes(
+  jobs: readonly { startedAt?: string; endedAt?: string }[],
+  now: string,
+  endedNow: boolean,
+): { startedAt: string; endedAt: string } {
+  const starts = jobs.flatMap((j) => (j.startedAt ? [j.startedAt] : [])).sort();
+  const ends = [...jobs.flatMap((j) => (j.endedAt ? [j.endedAt] : [])), ...(endedNow ? [now] : [])].sort();
+  const startedAt = starts[0] ?? ends[0] ?? now;
+  const endedAt = ends[ends.length - 1] ?? now;
+  return { startedAt, endedAt: [startedAt, endedAt].sort()[1]! };
+}

@@ -28,7 +28,14 @@ export const js = `'use strict';
       var d = new Date(t.getAttribute('datetime'));
       if (isNaN(d.getTime())) continue;
       if (t.classList.contains('ago')) t.textContent = ago(Date.now() - d.getTime());
-      else {
+      else if (t.classList.contains('short')) {
+        // Tables: the time of day, with the date only when it is not today.
+        var now = new Date();
+        var full = local(d);
+        t.textContent = d.toDateString() === now.toDateString() ? full.slice(11)
+          : d.getFullYear() === now.getFullYear() ? full.slice(5, 16) : full.slice(0, 10);
+        t.title = full + ' (' + t.getAttribute('datetime') + ' UTC)';
+      } else {
         t.textContent = local(d);
         t.title = t.getAttribute('datetime') + ' UTC';
       }
@@ -71,6 +78,16 @@ export const js = `'use strict';
       signin.elements.token.value = tok;
       signin.submit();
     }
+  }
+
+  // A running job's page reloads itself (its output tails arrive with heartbeats), while visible.
+  var reloading = document.querySelector('[data-reload]');
+  if (reloading) {
+    var reloadMs = Number(reloading.getAttribute('data-reload')) * 1000;
+    var reloadLater = function () {
+      setTimeout(function () { if (document.hidden) reloadLater(); else location.reload(); }, reloadMs);
+    };
+    if (reloadMs > 0) reloadLater();
   }
 
   // Live dashboard: poll, swap the parts the server rendered, never overlap two requests.

@@ -20,18 +20,46 @@ a:focus-visible,button:focus-visible,input:focus-visible,select:focus-visible,su
 header.top{display:flex;flex-wrap:wrap;align-items:center;gap:.4rem 1.2rem;padding:.5rem 1rem;background:#0f172a;color:#f8fafc}
 header.top a{color:#f8fafc}
 header.top .brand{font-weight:700;font-size:1.15rem;text-decoration:none}
-header.top nav ul{display:flex;flex-wrap:wrap;gap:.2rem .9rem;list-style:none;margin:0;padding:0}
+header.top nav ul{display:flex;flex-wrap:wrap;gap:.2rem .8rem;list-style:none;margin:0;padding:0;font-size:.95rem}
 header.top nav a[aria-current=page]{font-weight:700;text-decoration-thickness:3px}
-header.top .who{margin-left:auto;display:flex;gap:.6rem;align-items:center;font-size:.9rem}
+header.top .who{margin-left:auto;display:flex;gap:.6rem;align-items:center;font-size:.85rem;min-width:0}
+header.top .who>span{max-width:16rem;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 header.top .who button{font:inherit;font-size:.85rem;padding:.1rem .5rem;cursor:pointer}
 main{padding:.8rem 1rem 2rem;max-width:120rem;margin:0 auto}
-h1{font-size:1.4rem;margin:.3rem 0 .8rem}
+h1{font-size:1.35rem;margin:.2rem 0 .7rem}
 h2{font-size:1.1rem;margin:0 0 .5rem}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:1rem;align-items:start}
 .card{background:var(--card);border:1px solid var(--line);border-radius:.4rem;padding:.7rem .9rem;overflow-x:auto}
 .wide{grid-column:1/-1}
 @media (min-width:70rem){.grid.dash{grid-template-columns:repeat(3,minmax(0,1fr))}.grid.dash .span2{grid-column:span 2}}
-table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums;font-size:.92rem}
+table.fit{table-layout:fixed}
+table.fit th,table.fit td,.clip{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+table.fit th,table.fit td{padding:.2rem .4rem}
+col.w-xs{width:5ch}col.w-t{width:8.5ch}col.w-s{width:9ch}col.w-m{width:12ch}col.w-l{width:17ch}col.w-xl{width:24ch}
+.sr-only{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%)}
+.small{font-size:.8rem}
+.pagehead{display:flex;flex-wrap:wrap;align-items:center;gap:.3rem 1.5rem;margin:0 0 .6rem}
+.pagehead h1{margin:0}
+form.filters.inline{margin:0;align-items:center}
+form.filters.inline label{flex-direction:row;gap:.4rem;align-items:center}
+form.filters.inline .status{margin:0}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(10.5rem,1fr));gap:.6rem;margin:0 0 .8rem}
+.tile{background:var(--card);border:1px solid var(--line);border-radius:.4rem;padding:.3rem .7rem;min-width:0}
+.tile .label{font-size:.8rem;color:var(--muted);white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+.tile .value{font-size:1.5rem;font-weight:700;line-height:1.25;white-space:nowrap}
+.tile .value a{text-decoration:none}
+.tile .foot{font-size:.8rem;display:flex;gap:.5rem;align-items:center;white-space:nowrap;color:var(--muted)}
+.tile.bad{border-color:var(--crit);background:var(--critbg)}
+.tile.bad .value,.tile.bad .value a{color:var(--crit)}
+.tile.warn{border-color:var(--warn);background:var(--warnbg)}
+.spark{width:6.5rem;height:1.3rem;flex:none}
+.dash-top{display:grid;grid-template-columns:minmax(0,1fr);gap:1rem;align-items:start;margin:0 0 1rem}
+@media (min-width:64rem){.dash-top{grid-template-columns:minmax(0,5fr) minmax(0,6fr)}}
+td.bad,td.bad a{color:var(--crit);font-weight:700}
+.crit{color:var(--crit)}
+progress{width:6rem;vertical-align:middle}
+pre.json{background:#f1f5f9;padding:.5rem;border-radius:.3rem;overflow:auto;max-height:24rem;font-size:.85rem;margin:0}
 caption{text-align:left;font-weight:600;padding:.2rem 0}
 th,td{border-bottom:1px solid var(--line);padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f1f5f9;font-weight:600;white-space:nowrap}
@@ -43,7 +71,7 @@ tbody tr:hover{background:#f1f5f9}
 ${badges}
 .muted{color:var(--muted)}
 .alerts{list-style:none;margin:0;padding:0}
-.alerts li{padding:.4rem .7rem;border-radius:.3rem;margin:.25rem 0;border-left:.4rem solid}
+.alerts li{padding:.3rem .6rem;border-radius:.3rem;margin:.25rem 0;border-left:.4rem solid;font-size:.92rem}
 .alerts .critical{background:var(--critbg);color:var(--crit);border-color:var(--crit);font-weight:600}
 .alerts .warning{background:var(--warnbg);color:var(--warn);border-color:var(--warn)}
 .alerts .ok{color:var(--ok);border-color:var(--ok);background:#dcfce7}

@@ -1,9 +1,9 @@
 import { DataState } from '../../core/data/data.ts';
-import type { Alert } from '../alerts.ts';
-import { throughputSvg } from '../charts.ts';
+import { type Alert, BAD_STATES, RECENT_MIN } from '../alerts.ts';
+import { sparkline, throughputSvg } from '../charts.ts';
 import { ago, badge, whenAgo } from '../components.ts';
 import { duration, shortId } from '../format.ts';
-import { type Html, html, url } from '../html.ts';
+import { type Child, type Html, html, url } from '../html.ts';
 import { layout, type PageCtx } from '../layout.ts';
 import { REFRESH_CHOICES } from '../queries.ts';
 import type { Snapshot } from '../snapshot.ts';
@@ -15,15 +15,77 @@ import { JOB_STATES, PILOT_STATES, WORKFLOW_STATES } from '../states.ts';
  */
 
 function alertsPart(list: readonly Alert[]): Html {
-  return html`<h2 id="h-alerts">Alerts</h2>
+  const crit = list.filter((a) => a.level === 'critical').length;
+  return html`<h2 id="h-alerts">Alerts ${
+    list.length
+      ? html`<span class="muted">(${list.length}${crit ? html`, <strong class="crit">${crit} critical</strong>` : ''})</span>`
+      : ''
+  }</h2>
 <ul class="alerts">${
     list.length
       ? list.map(
           (a) =>
-            html`<li class="${a.level}" data-code="${a.code}"><strong>${a.level === 'critical' ? 'Critical' : 'Warning'}:</strong> ${a.text}${a.href ? html` <a href="${a.href}">Show</a>` : ''}</li>`,
+            html`<li class="${a.level}" data-code="${a.code}"${a.subject ? html` data-subject="${a.subject}"` : ''}><strong>${a.level === 'critical' ? 'Critical' : 'Warning'}:</strong> ${a.text}${a.href ? html` <a href="${a.href}">Show&nbsp;»</a>` : ''}</li>`,
         )
-      : html`<li class="ok">No alerts.</li>`
+      : html`<li class="ok">No alerts: pilots are live, jobs start in time and finish, data keeps coming.</li>`
   }</ul>`;
+}
+
+/** The headline numbers with their last hour as sparklines: what a shifter reads first. */
+function statusPart(s: Snapshot): Html {
+  const sum = s.summary;
+  const live = s.livePilots;
+  const busy = live.shown.filter((p) => p.state === 'dispatched' || p.state === 'running').length;
+  const queued = sum.jobtypes.reduce((a, t) => a + t.queued, 0);
+  const inFlight = sum.jobtypes.reduce((a, t) => a + t.inFlight, 0);
+  const recent = (states: readonly string[]) =>
+    sum.jobtypes.reduce((a, t) => a + states.reduce((x, st) => x + (t.recent?.[st] ?? 0), 0), 0);
+  const bad = recent(BAD_STATES);
+  const finished = recent(['finished']);
+  const l5 = sum.latency.last5min;
+  const last5 = sum.throughput.slice(-5);
+  const perMin = last5.reduce((a, r) => a + r.started, 0) / Math.max(1, last5.length);
+  const alerted = (code: string) => s.alerts.some((a) => a.code === code);
+  const tile = (key: string, label: string, value: Child, foot: Child, cls = '') =>
+    html`<div class="tile${cls}" data-tile="${key}"><div class="label">${label}</div><div class="value">${value}</div><div class="foot">${foot}</div></div>`;
+  return html`<h2 class="sr-only">Status</h2><div class="tiles">
+${tile(
+  'pilots',
+  'Live pilots',
+  html`<a href="/monitor/pilots">${live.total}</a>`,
+  html`${busy} busy · ${live.total - busy} idle`,
+  live.total === 0 ? ' bad' : '',
+)}
+${tile('queued', 'Queued', html`<a href="${url('/monitor/jobs', { state: 'defined' })}">${queued}</a>`, html`${inFlight} in flight`)}
+${tile(
+  'failed',
+  `Failed, last ${RECENT_MIN} min`,
+  bad
+    ? html`<a href="${url('/monitor/jobs', { state: [...BAD_STATES], window: `${RECENT_MIN}m` })}">${bad}</a>`
+    : '0',
+  html`${finished} finished`,
+  bad ? ' bad' : '',
+)}
+${tile(
+  'latency',
+  'Dispatch latency, 5 min',
+  html`${ms(l5.p50Ms)} <span class="muted small">p50</span>`,
+  html`${sparkline(
+    sum.latencyPerMinute.map((m) => m.p50Ms),
+    { id: 'spark-latency', label: 'Dispatch latency p50 per minute', unit: ' ms' },
+  )}<span class="small">p95 ${ms(l5.p95Ms)}</span>`,
+  alerted('latency') ? ' warn' : '',
+)}
+${tile(
+  'throughput',
+  'Started per minute',
+  perMin.toFixed(1),
+  html`${sparkline(
+    sum.throughput.map((m) => m.started),
+    { id: 'spark-started', label: 'Jobs started per minute' },
+  )}<span class="small">last 5 min</span>`,
+)}
+</div>`;
 }
 
 function countList(
@@ -59,21 +121,39 @@ ${countList('Workflows', 'workflows', sum.workflows, WORKFLOW_STATES, (st) => ur
 ${countList('Data', 'data', sum.data, DataState.options, (st) => url('/monitor/data', { state: st }))}`;
 }
 
+/** Types that need a look first (recent failures or stale jobs, or at their cap), then by name. */
+function attention(t: Snapshot['summary']['jobtypes'][number]): number {
+  const bad = BAD_STATES.reduce((a, st) => a + (t.recent?.[st] ?? 0), 0) + (t.recent?.stale ?? 0);
+  return bad > 0 ? 0 : t.limit !== null && t.inFlight >= t.limit ? 1 : 2;
+}
+
 function jobtypesPart(s: Snapshot): Html {
-  const rows = s.summary.jobtypes;
-  return html`<h2>Job types</h2>
-<table>
-<thead><tr><th scope="col">type</th><th scope="col" class="num">queued</th><th scope="col" class="num">in flight</th><th scope="col" class="num">cap</th><th scope="col" class="num">deadline</th><th scope="col" class="num">stale</th><th scope="col" class="num">dropped</th></tr></thead>
+  const rows = [...s.summary.jobtypes].sort(
+    (a, b) => attention(a) - attention(b) || a.name.localeCompare(b.name),
+  );
+  const w = `${RECENT_MIN}m`;
+  return html`<h2>Job types <span class="muted small">(ended: last ${RECENT_MIN} min)</span></h2>
+<table class="fit jobtypes">
+<colgroup><col><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-s"><col class="w-m"></colgroup>
+<thead><tr><th scope="col">type</th><th scope="col" class="num">queued</th><th scope="col" class="num" title="dispatched or running / the cap">in flight</th><th scope="col" class="num">finished</th><th scope="col" class="num">failed</th><th scope="col" class="num">stale</th><th scope="col" class="num">deadline</th></tr></thead>
 <tbody>${
     rows.length
       ? rows.map((t) => {
           const atCap = t.limit !== null && t.inFlight >= t.limit;
-          return html`<tr${atCap ? html` class="atcap"` : ''} data-jobtype="${t.name}"><th scope="row"><a href="${url('/monitor/jobs', { jobtype: t.name })}">${t.name}</a></th>
+          const bad = BAD_STATES.filter((st) => (t.recent?.[st] ?? 0) > 0);
+          const nBad = bad.reduce((a, st) => a + (t.recent?.[st] ?? 0), 0);
+          const stale = t.recent?.stale ?? 0;
+          return html`<tr${atCap ? html` class="atcap"` : ''} data-jobtype="${t.name}"><th scope="row" class="clip" title="${t.name}"><a href="${url('/monitor/jobs', { jobtype: t.name })}">${t.name}</a></th>
 <td class="num"><a href="${url('/monitor/jobs', { state: 'defined', jobtype: t.name })}">${t.queued}</a></td>
-<td class="num">${t.inFlight}${atCap ? html` <span class="badge s-running">at cap</span>` : ''}</td>
-<td class="num">${t.limit ?? html`<span class="muted">none</span>`}</td>
-<td class="num">${t.deadline === null ? html`<span class="muted">none</span>` : duration(t.deadline * 1000)}</td>
-<td class="num">${t.stale}</td><td class="num">${t.dropped}</td></tr>`;
+<td class="num">${t.inFlight}${t.limit !== null ? html`<span class="muted"> / ${t.limit}</span>` : ''}${atCap ? html` <span class="badge s-running">cap</span>` : ''}</td>
+<td class="num" data-col="finished">${t.recent?.finished ?? 0}</td>
+<td class="num${nBad ? ' bad' : ''}" data-col="failed" title="${bad.map((st) => `${t.recent?.[st]} ${st}`).join(', ') || 'none'}">${
+            nBad
+              ? html`<a href="${url('/monitor/jobs', { state: bad, jobtype: t.name, window: w })}">${nBad}</a>`
+              : '0'
+          }</td>
+<td class="num${stale ? ' bad' : ''}" data-col="stale">${stale ? html`<a href="${url('/monitor/jobs', { state: 'stale', jobtype: t.name, window: w })}">${stale}</a>` : '0'}</td>
+<td class="num">${t.deadline === null ? html`<span class="muted">—</span>` : duration(t.deadline * 1000)}</td></tr>`;
         })
       : html`<tr><td colspan="7" class="muted">No job types yet: they appear when a job is submitted or a cap is set.</td></tr>`
   }</tbody></table>`;
@@ -85,7 +165,7 @@ function latencyPart(s: Snapshot): Html {
   const l = s.summary.latency;
   return html`<h2>Dispatch latency</h2>
 <p class="muted">From a job being queued to its payload starting; percentiles to the bucket.</p>
-<table><thead><tr><th scope="col">window</th><th scope="col" class="num">jobs started</th><th scope="col" class="num">p50</th><th scope="col" class="num">p95</th></tr></thead>
+<table><thead><tr><th scope="col">window</th><th scope="col" class="num">started</th><th scope="col" class="num">p50</th><th scope="col" class="num">p95</th></tr></thead>
 <tbody>
 <tr data-window="5"><th scope="row">last 5 min</th><td class="num">${l.last5min.jobs}</td><td class="num">${ms(l.last5min.p50Ms)}</td><td class="num">${ms(l.last5min.p95Ms)}</td></tr>
 <tr data-window="60"><th scope="row">last 60 min</th><td class="num">${l.last60min.jobs}</td><td class="num">${ms(l.last60min.p50Ms)}</td><td class="num">${ms(l.last60min.p95Ms)}</td></tr>
@@ -124,6 +204,7 @@ ${total > shown.length ? html`<p class="muted">Showing the ${shown.length} with 
 
 function parts(s: Snapshot, nowMs: number): Record<string, Html> {
   return {
+    status: statusPart(s),
     alerts: alertsPart(s.alerts),
     counts: countsPart(s),
     jobtypes: jobtypesPart(s),
@@ -147,21 +228,24 @@ export function dashboardPage(s: Snapshot, ctx: PageCtx, refresh: number): strin
     nav: 'dashboard',
     ctx,
     main: html` data-live="/monitor/live.json" data-refresh="${refresh}" data-trend="${s.trend}" data-generated="${s.generatedAt}"`,
-    body: html`<h1>Dashboard</h1>
-<form class="filters" method="get" action="/" data-clean>
+    body: html`<div class="pagehead"><h1>Dashboard</h1>
+<form class="filters inline" method="get" action="/" data-clean>
 <p id="live-status" class="status">Updated ${whenAgo(s.generatedAt, ctx.nowMs)}${refresh ? html`, every ${refresh} s.` : html`; live refresh is off.`}</p>
-<label>Refresh every <select name="refresh" data-autosubmit>${REFRESH_CHOICES.map(
+<label>Refresh <select name="refresh" data-autosubmit>${REFRESH_CHOICES.map(
       (n) =>
         html`<option value="${n}"${n === refresh ? html` selected` : ''}>${n === 0 ? 'never' : `${n} s`}</option>`,
     )}</select></label>
 <noscript><button type="submit">Apply</button></noscript>
-</form>
+</form></div>
+${part('status', 'strip')}
+<div class="dash-top">
+${part('alerts', 'card')}
+${part('jobtypes', 'card')}
+</div>
 <div class="grid dash">
-${part('alerts', 'card wide')}
-${part('counts')}
-${part('jobtypes', 'card span2')}
-${part('latency')}
 ${part('throughput', 'card span2')}
+${part('latency')}
+${part('counts', 'card span2')}
 ${part('pilots', 'card wide')}
 </div>`,
   });

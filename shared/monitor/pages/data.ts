@@ -1,7 +1,7 @@
 import type { Data } from '../../core/data/data.ts';
 import { DataState } from '../../core/data/data.ts';
 import { Source } from '../../core/data/location.ts';
-import { badge, type Column, options, pager, table, when } from '../components.ts';
+import { badge, type Column, options, pager, table, whenShort } from '../components.ts';
 import { html, url } from '../html.ts';
 import { layout, type PageCtx } from '../layout.ts';
 import { type DataQuery, dataParams, WINDOWS } from '../queries.ts';
@@ -23,26 +23,52 @@ function made(d: Data) {
 }
 
 const COLUMNS: readonly Column<Data>[] = [
-  { key: 'name', label: 'name', cell: (d) => d.name, value: (d) => d.name },
+  { key: 'name', label: 'name', width: 'xl', cell: (d) => d.name, value: (d) => d.name },
   {
     key: 'location',
     label: 'location',
     cell: (d) => html`<code>${d.location}</code>`,
     value: (d) => d.location,
   },
-  { key: 'datatype', label: 'datatype', cell: (d) => d.datatype ?? none, value: (d) => d.datatype },
-  { key: 'size', label: 'bytes', numeric: true, cell: (d) => d.size ?? none, value: (d) => d.size },
-  { key: 'source', label: 'source', cell: (d) => d.source, value: (d) => d.source },
-  { key: 'state', label: 'state', cell: (d) => badge(d.state), value: (d) => d.state },
-  { key: 'registered', label: 'registered', cell: (d) => when(d.registeredAt), value: (d) => d.registeredAt },
+  {
+    key: 'datatype',
+    label: 'datatype',
+    width: 's',
+    cell: (d) => d.datatype ?? none,
+    value: (d) => d.datatype,
+  },
+  {
+    key: 'size',
+    label: 'bytes',
+    width: 'm',
+    numeric: true,
+    cell: (d) => d.size ?? none,
+    value: (d) => d.size,
+  },
+  { key: 'source', label: 'source', width: 's', cell: (d) => d.source, value: (d) => d.source },
+  { key: 'state', label: 'state', width: 'm', cell: (d) => badge(d.state), value: (d) => d.state },
+  {
+    key: 'registered',
+    label: 'registered',
+    width: 't',
+    cell: (d) => whenShort(d.registeredAt),
+    value: (d) => d.registeredAt,
+  },
   {
     key: 'announced',
-    label: 'announced',
+    label: 'seen',
+    width: 'xs',
     numeric: true,
     cell: (d) => d.announced,
     value: (d) => d.announced,
   },
-  { key: 'made', label: 'jobs / workflows', cell: made },
+  {
+    key: 'made',
+    label: 'made',
+    width: 'l',
+    cell: made,
+    title: (d) => (d.triggers ?? []).map((t) => `${t.rule}: ${t.outcome}`).join(', ') || undefined,
+  },
 ];
 
 /** Registered files, newest first, filtered through the data repository (never a scan). */

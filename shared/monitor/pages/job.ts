@@ -37,6 +37,7 @@ const KNOWN = new Set([
   'payloadStartedAt',
   'endedAt',
   'stateAt',
+  'tailAt',
 ]);
 
 interface Step {
@@ -74,9 +75,21 @@ export function timeline(j: Job): Step[] {
   return out.sort((a, b) => a.at.localeCompare(b.at));
 }
 
-function tail(title: string, text: string | undefined): Html {
-  return html`<section class="card wide"><h2>${title}</h2>${
-    text ? html`<pre class="tail">${text}</pre>` : html`<p class="muted">Nothing reported.</p>`
+/** Seconds between reloads of a running job's page (its output tails come with heartbeats). */
+const RELOAD_RUNNING_S = 5;
+
+function tail(stream: 'stdout' | 'stderr', j: Job, nowMs: number): Html {
+  const text = stream === 'stdout' ? j.stdoutTail : j.stderrTail;
+  const live = j.state === 'running';
+  const tailAt = j.tailAt;
+  const title = live
+    ? html`${stream} <span class="muted">(live tail${tailAt ? html`, as of ${ago(tailAt, nowMs)}` : ''})</span>`
+    : html`${stream} (tail)`;
+  const empty = live
+    ? 'Nothing yet: the pilot sends the last 2 KiB with its heartbeats once the payload writes some.'
+    : 'Nothing reported.';
+  return html`<section class="card wide" data-tail="${stream}"><h2>${title}</h2>${
+    text ? html`<pre class="tail">${text}</pre>` : html`<p class="muted">${empty}</p>`
   }</section>`;
 }
 
@@ -123,6 +136,7 @@ export function jobPage(d: { job: Job; pilot?: Pilot; pilotGone?: boolean }, ctx
     title: `Job ${j.name}`,
     nav: 'jobs',
     ctx,
+    main: j.state === 'running' ? html` data-reload="${RELOAD_RUNNING_S}"` : undefined,
     body: html`<h1>Job <span class="job-name">${j.name}</span> ${badge(j.state)}</h1>
 <div class="grid">
 <section class="card"><h2>Fields</h2>${kv(fields)}${
@@ -156,8 +170,8 @@ export function jobPage(d: { job: Job; pilot?: Pilot; pilotGone?: boolean }, ctx
           ? html`<p class="muted">Pilot ${pilotLink(j.pilotId)} is no longer on record.</p>`
           : html`<p class="muted">${j.pilotId ? none : 'Not dispatched to a pilot.'}</p>`
     }</section>
-${tail('stdout (tail)', j.stdoutTail)}
-${tail('stderr (tail)', j.stderrTail)}
+${tail('stdout', j, ctx.nowMs)}
+${tail('stderr', j, ctx.nowMs)}
 </div>`,
   });
 }

@@ -1,5 +1,5 @@
 import type { Job } from '../../core/job/job.ts';
-import { options, pager, table } from '../components.ts';
+import { options, pager, table, when } from '../components.ts';
 import { html, url } from '../html.ts';
 import { layout, type PageCtx } from '../layout.ts';
 import { type JobsQuery, jobsParams, WINDOWS } from '../queries.ts';
@@ -9,6 +9,8 @@ import { JOB_COLUMNS } from './job-columns.ts';
 export interface JobsPageData {
   jobs: Job[];
   nextCursor?: string;
+  /** The page ended on the read budget, having searched back to this time. */
+  searchedBackTo?: string;
   query: JobsQuery;
   /** Job type names suggested by the type filter. */
   jobtypes: string[];
@@ -23,16 +25,16 @@ export function jobsPage(d: JobsPageData, ctx: PageCtx): string {
   const q = d.query;
   const params = jobsParams(q);
   const selected = new Set<string>(q.state ?? []);
-  const types = [...new Set([...(q.jobtype ? [q.jobtype] : []), ...d.jobtypes])].sort();
+  const types = [...new Set([...(q.jobtype ?? []), ...d.jobtypes])].sort();
   const filters = html`<form class="filters" method="get" action="/monitor/jobs" data-clean aria-label="Filter jobs">
 <fieldset><legend>State</legend>${JOB_STATES.map(
     (s) =>
       html`<label><input type="checkbox" name="state" value="${s}"${selected.has(s) ? html` checked` : ''}> ${s} <span class="muted">(${Math.max(0, d.counts[s] ?? 0)})</span></label>`,
   )}</fieldset>
-<label>Type <input name="jobtype" value="${q.jobtype ?? ''}" list="jobtypes" size="12"></label>
+<label>Type <input name="jobtype" value="${q.jobtype?.join(',') ?? ''}" list="jobtypes" size="12"></label>
 <datalist id="jobtypes">${options(types, undefined)}</datalist>
 <label>User <input name="user" value="${q.user ?? ''}" size="12"></label>
-<label>Site <input name="site" value="${q.site ?? ''}" size="10"></label>
+<label>Site <input name="site" value="${q.site?.join(',') ?? ''}" size="10"></label>
 <label>Window <select name="window"><option value="">any time</option>${options(
     Object.keys(WINDOWS).map((k) => [k, `last ${k}`] as const),
     q.window,
@@ -48,6 +50,11 @@ ${q.sort ? html`<input type="hidden" name="sort" value="${q.sort}">` : ''}
     q.sort ? ', sorted within the page' : ', newest first'
   }${several ? ' (several states: the newest of each, one page)' : ''}.`;
   const where = q.state?.length ? 'entered that state' : 'were created';
+  const next = d.nextCursor ? url('/monitor/jobs', { ...params, cursor: d.nextCursor }) : undefined;
+  // A filter that matches little stops after the read budget: say how far it looked.
+  const searched = d.searchedBackTo
+    ? html`<p class="notice" data-searched>Searched back to ${when(d.searchedBackTo)}${next ? html` — <a href="${next}" rel="next">continue</a>` : ''}</p>`
+    : '';
   return layout({
     title: 'Jobs',
     nav: 'jobs',
@@ -55,6 +62,7 @@ ${q.sort ? html`<input type="hidden" name="sort" value="${q.sort}">` : ''}
     body: html`<h1>Jobs</h1>
 ${filters}
 <p class="muted">The time window selects jobs that ${where} in it.</p>
+${searched}
 ${table({
   caption: info,
   columns: JOB_COLUMNS,
@@ -66,7 +74,7 @@ ${table({
 })}
 ${pager({
   first: q.cursor ? url('/monitor/jobs', params) : undefined,
-  next: d.nextCursor ? url('/monitor/jobs', { ...params, cursor: d.nextCursor }) : undefined,
+  next,
   info: '',
 })}`,
   });

@@ -15,6 +15,10 @@ export interface JobtypeRow {
   sampling: number | null;
   stale: number;
   dropped: number;
+  /** Jobs that ended in the last 15 minutes, by end state. */
+  recent?: Record<string, number>;
+  /** Jobs dropped (shed) in the last hour. */
+  droppedLastHour?: number;
 }
 
 const none = html`<span class="muted">none</span>`;
