@@ -57,10 +57,11 @@ async function submit(s: Stack, jobtype: string): Promise<string> {
   const r = await fetch(`${s.url}/jobs`, {
     method: 'POST',
     headers: { authorization: `Bearer ${s.tokens.admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify([{ jobtype, payload: '/bin/true' }]),
+    body: JSON.stringify([{ name: `${jobtype}-job`, jobtype, payload: '/bin/true' }]),
   });
-  assert.equal(r.status, 201);
-  return ((await r.json()) as { id: string }[])[0]!.id;
+  const body = (await r.json()) as { id: string }[];
+  assert.equal(r.status, 201, JSON.stringify(body));
+  return body[0]!.id;
 }
 
 /** A change the stack does not see being made (an operator's script, a write while it is down). */
