@@ -46,7 +46,8 @@ export const USAGE = `Usage: p3s-pilot [options]
 
 Registers with the p3s server, polls for jobs, runs them, reports, and polls again.
 
-  -S, --server URL      server (default $P3S_SERVER, else http://127.0.0.1:8080)
+  -S, --server URL      server (default $P3S_SERVER, else http://127.0.0.1:$P3S_PORT, the local
+                        stack's port, else http://127.0.0.1:8080)
       --token T         pilot token (default $P3S_TOKEN, else $P3S_HOME/pilot.token;
                         P3S_HOME defaults to ./.p3s)
   -s, --site NAME       site name (default $P3S_SITE); the server answers with the site's settings
@@ -124,7 +125,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     throw new UsageError('--site must be 1–64 characters of letters, digits, _ . -');
   }
   const options: Options = {
-    server: (values.server ?? nonEmpty(env.P3S_SERVER) ?? 'http://127.0.0.1:8080').replace(/\/+$/, ''),
+    server: (values.server ?? defaultServer(env, (m) => new UsageError(m))).replace(/\/+$/, ''),
     token: '',
     site,
     cycles: num('cycles', values.cycles, { integer: true }),
@@ -148,6 +149,25 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
   if (!/^https?:\/\/[^/]/.test(options.server)) throw new UsageError('--server must be an http(s) URL');
   options.token = token(values.token, env); // last: a bad option is the better message
   return { kind: 'run', options };
+}
+
+/**
+ * Where clients (pilot, CLI, watchers) find the server without --server: $P3S_SERVER, else the
+ * local stack on this machine — `npm start` listens on $P3S_PORT (default 8080), so a shell
+ * that exported P3S_PORT for it reaches it too.
+ */
+export function defaultServer(
+  env: NodeJS.ProcessEnv,
+  fail: (message: string) => Error = (m) => new Error(m),
+): string {
+  const server = nonEmpty(env.P3S_SERVER);
+  if (server) return server;
+  const port = nonEmpty(env.P3S_PORT)?.trim();
+  if (port === undefined) return 'http://127.0.0.1:8080';
+  const n = Number(port);
+  if (!/^\d+$/.test(port) || n < 1 || n > 65535)
+    throw fail(`P3S_PORT must be the local stack's port (1-65535), not '${port}' (or set P3S_SERVER)`);
+  return `http://127.0.0.1:${n}`;
 }
 
 /** What the pilot runs with once the server's site config is known: the command line wins. */

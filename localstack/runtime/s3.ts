@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { encodeS3Key } from '../../shared/core/data/s3-event.ts';
 import { type AnyHandler, invoke } from './invoke.ts';
 import type { LocalFunction } from './serverless-config.ts';
+import { alwaysUp, type Dependency } from './supervisor.ts';
 
 /**
  * S3 on the local stack: one s3rver (npm) serving every bucket that a function of serverless.yml
@@ -66,7 +67,13 @@ function subscriptions(fns: { fn: LocalFunction; handler: AnyHandler }[]): Subsc
 /** Starts s3rver when some function has s3 events; undefined otherwise. */
 export async function startLocalS3(
   fns: { fn: LocalFunction; handler: AnyHandler }[],
-  opts: { directory: string; port?: number; log: (msg: string, f?: Record<string, unknown>) => void },
+  opts: {
+    directory: string;
+    port?: number;
+    log: (msg: string, f?: Record<string, unknown>) => void;
+    /** DynamoDB: a delivery waits while it is down, and a failure during an outage is not a retry. */
+    dependency?: Dependency;
+  },
 ): Promise<LocalS3 | undefined> {
   const subs = subscriptions(fns);
   if (!subs.length) return undefined;
@@ -92,7 +99,7 @@ export async function startLocalS3(
             { ...record, s3: { ...record.s3, object: { ...record.s3.object, key: encodeS3Key(key) } } },
           ],
         };
-        const p = deliver(s, event, opts.log).finally(() => inflight.delete(p));
+        const p = deliver(s, event, opts.log, opts.dependency ?? alwaysUp).finally(() => inflight.delete(p));
         inflight.add(p);
       }
     }
@@ -112,21 +119,27 @@ async function deliver(
   s: Subscription,
   event: unknown,
   log: (msg: string, f?: Record<string, unknown>) => void,
+  dependency: Dependency,
 ): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; ; ) {
+    await dependency.whenUp();
+    const generation = dependency.generation;
     try {
       await invoke(s.fn, s.handler, event);
       return;
     } catch (err) {
-      if (attempt >= RETRIES) {
+      // Lambda retries an async invocation after about a minute; locally a short pause will do.
+      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
+      // The outage's failure, not the function's (unless DynamoDB Local is gone for good).
+      if (!dependency.gone && (dependency.generation !== generation || !dependency.up)) continue;
+      if (attempt++ >= RETRIES) {
         log('s3 event dropped after retries', {
+          level: 'error',
           function: s.fn.name,
           err: String((err as Error)?.stack ?? err),
         });
         return;
       }
-      // Lambda retries an async invocation after about a minute; locally a short pause will do.
-      await new Promise((r) => setTimeout(r, 200 * (attempt + 1)));
     }
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type AnyHandler, invoke } from './invoke.ts';
 import { type LocalFunction, rateSeconds } from './serverless-config.ts';
+import { alwaysUp, type Dependency } from './supervisor.ts';
 
 export interface ScheduleOverride {
   env?: string;
@@ -10,13 +11,15 @@ export interface ScheduleOverride {
 /**
  * Runs scheduled functions on a local cadence: `custom.localSchedules.<fn>` in serverless.yml
  * (an env var name and a default in seconds) or else the rate from the yml. A run never overlaps
- * the previous one of the same function.
+ * the previous one of the same function, and none runs while DynamoDB Local is down (it could
+ * only fail; the next tick after the restart does the work).
  */
 export function startSchedules(
   fns: { fn: LocalFunction; handler: AnyHandler }[],
   overrides: Record<string, ScheduleOverride>,
   env: NodeJS.ProcessEnv,
   log: (msg: string, f?: Record<string, unknown>) => void,
+  dependency: Dependency = alwaysUp,
 ): { stop(): Promise<void>; intervals: Record<string, number> } {
   const timers: NodeJS.Timeout[] = [];
   const inflight = new Set<Promise<unknown>>();
@@ -29,7 +32,7 @@ export function startSchedules(
       intervals[fn.name] = seconds;
       let busy = false;
       const tick = () => {
-        if (busy) return;
+        if (busy || !dependency.up) return;
         busy = true;
         const event = {
           version: '0',

@@ -18,7 +18,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort } from '../../localstack/runtime/dynamodb-local.ts';
 import { type LocalXrootd, startXrootd, xrdcp } from '../xrootd/local-server.ts';
 import { type StackProcess, startStackProcess } from './stack-process.ts';
 
@@ -106,9 +105,9 @@ export async function benchArrival(o: ArrivalOptions = {}): Promise<ArrivalResul
   if (paths.includes('xrootd') && !existsSync('/usr/bin/xrootd'))
     throw new Error('xrootd is not installed: apt-get install -y xrootd-server xrootd-client');
 
-  const s3Port = await freePort();
   progress('arrival: starting the local stack…');
-  const st = await startStackProcess({ P3S_S3_PORT: String(s3Port) });
+  // Both ports are bound by the stack (0: any free one) and read back, never guessed beforehand.
+  const st = await startStackProcess({ env: { P3S_S3_PORT: '0' } });
   const children: ChildProcess[] = [];
   let xrd: LocalXrootd | undefined;
   try {
@@ -189,7 +188,7 @@ export async function benchArrival(o: ArrivalOptions = {}): Promise<ArrivalResul
         };
       } else {
         announce = async (i) => {
-          const r = await fetch(`http://127.0.0.1:${s3Port}/p3s-local-data/incoming/bench/f${i}.dat`, {
+          const r = await fetch(`${st.s3Endpoint}/p3s-local-data/incoming/bench/f${i}.dat`, {
             method: 'PUT',
             body: `file ${i}\n`,
           });

@@ -11,6 +11,9 @@ import { parseArgs } from 'node:util';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { startStack } from '../../localstack/stack.ts';
 
+// The AWS SDK's Node-version warning (see localstack/start.ts).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const { values: opt } = parseArgs({
   options: { requests: { type: 'string', default: '500' }, writes: { type: 'string', default: '200' } },
 });

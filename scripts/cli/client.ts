@@ -1,14 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { defaultServer } from '../../pilot/options.ts';
 
-/** Where the CLI talks to and as whom (docs/design.md §9). */
+/** Where the CLI talks to and as whom: $P3S_SERVER (else the local stack, see defaultServer). */
 export interface Target {
   server: string;
   token?: string;
 }
 
 export function target(env: NodeJS.ProcessEnv = process.env): Target {
-  const server = (env.P3S_SERVER ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const server = defaultServer(env).replace(/\/+$/, '');
   let token = env.P3S_TOKEN?.trim();
   if (!token) {
     const file = join(resolve(env.P3S_HOME ?? '.p3s'), 'admin.token');

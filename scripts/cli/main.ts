@@ -7,7 +7,10 @@ import { ApiError, target } from './client.ts';
 import { registerCommands } from './commands/index.ts';
 
 const program = new Command('p3s')
-  .description('p3s admin CLI (server: $P3S_SERVER, token: $P3S_TOKEN or $P3S_HOME/admin.token)')
+  .description(
+    'p3s admin CLI (server: $P3S_SERVER, else http://127.0.0.1:$P3S_PORT, else :8080; ' +
+      'token: $P3S_TOKEN or $P3S_HOME/admin.token)',
+  )
   .option('--json', 'print only JSON on stdout')
   .showHelpAfterError('(p3s --help for usage)')
   .exitOverride();
