@@ -61,18 +61,21 @@ const jobOf = (w: Detail, vertex: string) => w.jobs.find((j) => j.vertex === ver
 const workflowItem = async (id: string) =>
   (await db().send(new GetCommand({ TableName: tableName('workflows'), Key: { id }, ConsistentRead: true })))
     .Item!;
-/** Every job item of the workflow (the byWorkflow index): no job was made twice. */
-const jobsOfWorkflow = async (id: string) =>
-  (
-    await db().send(
-      new QueryCommand({
-        TableName: tableName('jobs'),
-        IndexName: 'byWorkflow',
-        KeyConditionExpression: 'workflowId = :w',
-        ExpressionAttributeValues: { ':w': id },
-      }),
-    )
-  ).Items ?? [];
+/** Every job item of the workflow (its keys from the byWorkflow index, then the items): no job was made twice. */
+const jobsOfWorkflow = async (id: string) => {
+  const keys =
+    (
+      await db().send(
+        new QueryCommand({
+          TableName: tableName('jobs'),
+          IndexName: 'byWorkflow',
+          KeyConditionExpression: 'workflowId = :w',
+          ExpressionAttributeValues: { ':w': id },
+        }),
+      )
+    ).Items ?? [];
+  return Promise.all(keys.map(async (k) => (await getJobItem(String(k.id)))!));
+};
 const lines = (f: string) => readFileSync(f, 'utf8').split('\n').filter(Boolean);
 
 describe('workflows repaired by the sweeper', () => {

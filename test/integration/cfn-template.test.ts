@@ -216,11 +216,22 @@ describe('the prod CloudFormation template', () => {
     assert.ok(
       passes(jobsMm, { eventName: 'INSERT', dynamodb: { NewImage: img({ state: 'defined', qpk: 'Q#*' }) } }),
     );
+    // A counted job's end frees a cap slot; an uncapped type's job (not counted) frees none.
     assert.ok(
       passes(jobsMm, {
         eventName: 'MODIFY',
+        dynamodb: {
+          OldImage: { ...img({ state: 'running' }), counted: { BOOL: true } },
+          NewImage: img({ state: 'finished' }),
+        },
+      }),
+    );
+    assert.ok(
+      !passes(jobsMm, {
+        eventName: 'MODIFY',
         dynamodb: { OldImage: img({ state: 'running' }), NewImage: img({ state: 'finished' }) },
       }),
+      "an uncapped job's end wakes no matchmaker",
     );
     assert.ok(
       !passes(jobsMm, {
