@@ -65,8 +65,11 @@ async function submit(jobs: unknown[]): Promise<string[]> {
   return r.body.map((j: { id: string }) => j.id);
 }
 
+/** Pilots holding a live poll (an index entry whose hold has not ended: what the matchmaker reads). */
 const idlePilotIds = async () =>
-  (await t.scan('pilots')).filter((p) => p.state === 'waiting' && p.ipk).map((p) => p.id as string);
+  (await t.scan('pilots'))
+    .filter((p) => p.state === 'waiting' && p.ipk && Date.parse(p.holdUntil) > Date.now())
+    .map((p) => p.id as string);
 
 /** Starts a simulated poll held for `wait` s; resolves with its answer (never awaited by a "dead" pilot). */
 function hold(p: SimPilot, wait = 20) {
