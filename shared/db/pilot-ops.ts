@@ -86,6 +86,12 @@ export async function pollForWork(
   }
   const onGone = () => w.notify(pilotKey(pilot.id));
   gone?.addEventListener('abort', onGone, { once: true });
+  if (gone?.aborted) {
+    // The pilot went away before its hold even began.
+    gone.removeEventListener('abort', onGone);
+    if (idle.isk) await leaveIdle(pilot.id, idle.isk);
+    return { state: 'no jobs', retryAfter: 0 };
+  }
   try {
     while (Date.now() < until) {
       if (w.inProcess) await woken;
