@@ -21,6 +21,7 @@ import {
   queueSortKey,
 } from '../core/job/job.ts';
 import type { Jobtype, JobtypeSettings } from '../core/jobtype/jobtype.ts';
+import { Lru } from '../core/util/lru.ts';
 import { nowIso } from '../core/util/time.ts';
 import { log } from '../log.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
@@ -34,6 +35,18 @@ import { pilotAfterJob, requestJobKill, type TransactItem } from './pilots.ts';
 const jobs = () => tableName('jobs');
 const jobtypes = () => tableName('jobtypes');
 const pilots = () => tableName('pilots');
+
+/** What this container handed to pilots: pilot → its job (set by the claim, cleared by the end). */
+const assignments = new Lru<string, { jobId: string; jobtype: string; counted: boolean }>(20_000);
+
+/**
+ * The job this container handed to `pilotId`, if it is `jobId`: the end of that job then needs no
+ * read of the pilot (its conditional writes check the rest, and a miss falls back to reading it).
+ */
+export function assignmentOf(pilotId: string, jobId: string) {
+  const a = assignments.get(pilotId);
+  return a?.jobId === jobId ? a : undefined;
+}
 
 /** A job as the transitions read it (shared/db/jobs.ts JobRecord, parsed at the boundary). */
 export type JobItem = JobRecord;
@@ -220,6 +233,7 @@ export async function claim(
     return { ok: false, reason: 'conflict' };
   }
   wakeups().notify(pilotKey(pilot.id));
+  assignments.set(pilot.id, { jobId: job.id, jobtype: job.jobtype, counted });
   const item: Record<string, unknown> = {
     ...job,
     state: 'dispatched',
@@ -398,6 +412,10 @@ export async function endJob(
     cond += ' AND stateAt = :stAt';
     values[':stAt'] = job.stateAt;
   }
+  const counted = opts.counted ?? job.counted === true;
+  // Whoever said "not counted" may know less than the table (a cap's conversion counts jobs in
+  // flight): an end that gives no slot back requires the job still uncounted.
+  if (inFlight && !counted) cond += ' AND attribute_not_exists(counted)';
   const items: TransactItem[] = [
     {
       Update: {
@@ -411,7 +429,7 @@ export async function endJob(
     },
   ];
   // Only a counted claim took a slot (claim): only its end gives one back.
-  if (inFlight && (opts.counted ?? job.counted === true)) items.push(slotBack(job.jobtype));
+  if (inFlight && counted) items.push(slotBack(job.jobtype));
   // A pilot that is freed (its own report, or a kill of its dispatched job) is written after the
   // job, not in the same transaction: a plain write costs half, and nothing is lost if the
   // second write never happens — a pilot left holding an ended job is freed by its next poll
@@ -453,6 +471,7 @@ export async function endJob(
     throw err;
   }
   if (freeAfter) await freePilotOf(opts.pilotId!, job.id, opts.seen === true);
+  if (opts.pilotId) assignments.delete(opts.pilotId);
   if (opts.pilotId && opts.pilot) wakeups().notify(pilotKey(opts.pilotId));
   if (items.some((it) => it.Update?.TableName === jobtypes())) noteSlotFreed(job.jobtype);
   return true;
@@ -542,6 +561,7 @@ export async function takeBack(
       await db().send(new TransactWriteCommand({ TransactItems: items }));
       wakeups().notify(pilotKey(pilotId));
       if (job.counted) noteSlotFreed(job.jobtype);
+      assignments.delete(pilotId);
       log.info('job put back in the queue', { job: job.id, pilot: pilotId, reason: opts.reason });
       return 'requeued';
     } catch (err) {

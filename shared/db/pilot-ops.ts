@@ -7,9 +7,11 @@ import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/p
 import { pilotKey, wakeups } from '../wakeups.ts';
 import { claimNext } from './dispatch.ts';
 import { toJob } from './items.ts';
-import { endJob, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
+import { assignmentOf, endJob, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
 import {
+  authorisePilot,
+  authorisePilotKey,
   endPilot,
   freePilot,
   getPilotItem,
@@ -140,7 +142,7 @@ function actionFor(p: PilotItem): PilotAction {
  * Applies a pilot's report. Reports are idempotent: a repeated report that was already applied
  * answers ok again. A report about a job that is not this pilot's is a 409 and changes nothing.
  */
-export async function applyReport(
+async function applyReport(
   pilot: PilotItem,
   r: PilotReport,
 ): Promise<{ status: 'ok'; action: PilotAction; job?: Job; next?: PollAnswer }> {
@@ -223,6 +225,42 @@ export async function applyReport(
 }
 
 /**
+ * A report as it arrives: checks the pilot's key, then applies it, reading the pilot's item only
+ * when the report needs it. jobstart and heartbeats never do (their writes are conditional); the
+ * end of a job this container handed to the pilot does not either (the claim left what the end
+ * needs: the job, its type, whether it holds a cap slot; the end's conditions check the rest, and
+ * a miss falls back to reading the pilot).
+ */
+export async function reportFromPilot(
+  pilotId: string,
+  key: string | undefined,
+  role: string,
+  r: PilotReport,
+): Promise<{ status: 'ok'; action: PilotAction; job?: Job; next?: PollAnswer }> {
+  if (r.event === 'jobstart' || r.event === 'heartbeat') {
+    const pilot = await authorisePilotKey(pilotId, key, role);
+    return pilot ? applyReport(pilot, r) : applyLightReport(pilotId, r);
+  }
+  const known = r.event !== 'stopped' && r.jobId ? assignmentOf(pilotId, r.jobId) : undefined;
+  if (known) {
+    const pilot = await authorisePilotKey(pilotId, key, role);
+    if (pilot) return applyReport(pilot, r);
+    const view: PilotItem = {
+      id: pilotId,
+      state: 'running',
+      host: '',
+      keyHash: '',
+      lastSeenAt: '',
+      jobId: known.jobId,
+      jobtype: known.jobtype,
+      counted: known.counted,
+    };
+    return applyReport(view, r);
+  }
+  return applyReport(await authorisePilot(pilotId, key, role), r);
+}
+
+/**
  * The reports whose own conditional write is all the check they need, so the pilot's item is not
  * read first (its key was checked from this container's memory: authorisePilotKey):
  * - `heartbeat`: the touch is conditional on the pilot not ended (409 otherwise), and marks it
@@ -230,7 +268,7 @@ export async function applyReport(
  *   pilot); a job the server ended meanwhile is answered `killjob`.
  * - `jobstart`: conditional on the job being dispatched to this pilot.
  */
-export async function applyLightReport(
+async function applyLightReport(
   pilotId: string,
   r: PilotReport,
 ): Promise<{ status: 'ok'; action: PilotAction; job?: Job; next?: PollAnswer }> {
@@ -271,5 +309,9 @@ async function nextFor(was: PilotItem): Promise<PollAnswer> {
     counted: undefined,
   };
   const job = await claimNext(freed);
-  return job ? { state: 'dispatched', job } : { state: 'no jobs', retryAfter: 0 };
+  if (job) return { state: 'dispatched', job };
+  // Nothing claimed: the pilot's own flags say whether it is to stop (the view of it this request
+  // started from may predate a drain or kill).
+  const now = await getPilotItem(was.id);
+  return (now && stopAnswer(now)) ?? { state: 'no jobs', retryAfter: 0 };
 }
