@@ -8,6 +8,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { type Job, queuePartition } from '../core/job/job.ts';
 import { freeSlots, type Jobtype } from '../core/jobtype/jobtype.ts';
+import { Lru } from '../core/util/lru.ts';
 import { db } from './client.ts';
 import { toJob } from './items.ts';
 import { claim, type JobItem } from './job-transitions.ts';
@@ -84,18 +85,27 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
   // pilots spread out instead of all colliding on the same next job, and a lower priority is
   // never taken while a higher one is left. A bounded number of attempts: the matchmaker covers
   // the rest.
-  let candidates = head.slice(0, want);
+  // Jobs this container just claimed (the head read may still show them) are left out, and jobs
+  // another request of this container is claiming right now are tried last within their class:
+  // pilots served by one container never race each other.
+  let candidates = head.slice(0, want).filter((j) => !taken.peek(j.id));
   for (let attempt = 0; attempt < MAX_FAST_PATH_ATTEMPTS && candidates.length; attempt++) {
-    const top = candidates.filter((c) => c.priority === candidates[0]!.priority).length;
-    const i = attempt === 0 && !contended ? 0 : Math.floor(Math.random() * top);
-    const job = candidates[i]!;
-    candidates = candidates.filter((_, k) => k !== i);
+    const top = candidates.filter((c) => c.priority === candidates[0]!.priority);
+    const open = top.filter((c) => !claiming.has(c.id));
+    const pool = open.length ? open : top;
+    const pick = attempt === 0 && !contended ? pool[0]! : pool[Math.floor(Math.random() * pool.length)]!;
+    const job = pick;
+    candidates = candidates.filter((c) => c !== pick);
     if (skipTypes.has(job.jobtype)) {
       attempt--;
       continue;
     }
-    const r = await claim(job, pilot, 'pilot', countedClaim(job, types.get(job.jobtype)));
+    claiming.add(job.id);
+    const r = await claim(job, pilot, 'pilot', countedClaim(job, types.get(job.jobtype))).finally(() =>
+      claiming.delete(job.id),
+    );
     if (r.ok) {
+      taken.set(job.id, true);
       noteClaimed(job.jobtype);
       return r.job;
     }
@@ -114,6 +124,10 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
 }
 
 const MAX_FAST_PATH_ATTEMPTS = 6;
+/** Jobs a request of this container is claiming at this moment. */
+const claiming = new Set<string>();
+/** Jobs this container claimed lately (a queue head read just before may still list them). */
+const taken = new Lru<string, true>(5000);
 /**
  * Whether a pilot's claim should expect to race: the pilot itself lost a race in the last
  * CONTENDED_MS, or claims in this container recently lost CROWD races within a second (many
@@ -196,12 +210,16 @@ export async function matchRound(opts: { maxPairs?: number; fresh?: JobItem[] } 
       if (i < 0) break;
       const pilot = idle[i]!;
       const counted = countedClaim(job, types.get(job.jobtype));
+      if (claiming.has(job.id) || taken.peek(job.id)) break; // a pilot's own poll here is taking it
+      claiming.add(job.id);
       let r = await claim(job, pilot, 'matchmaker', counted);
       for (let retry = 0; !r.ok && r.reason === 'conflict' && retry < 3; retry++) {
         await new Promise((res) => setTimeout(res, 1 + Math.random() * 4));
         r = await claim(job, pilot, 'matchmaker', counted);
       }
+      claiming.delete(job.id);
       if (r.ok) {
+        taken.set(job.id, true);
         idle.splice(i, 1);
         free.set(job.jobtype, (free.get(job.jobtype) ?? Number.POSITIVE_INFINITY) - 1);
         matched++;
