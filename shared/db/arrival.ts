@@ -371,7 +371,7 @@ async function workMade(rule: TriggerRule, jobIds: string[], workflowId: string)
 
 /**
  * Hook point for workflow rules (`action.workflow`): creates and defines a workflow from
- * `action.dag` for the file (shared/db/workflows.ts; every job gets P3S_INPUT_FILE = the file's
+ * `action.dag` for the file (shared/db/workflow-runner.ts; every job gets P3S_INPUT_FILE = the file's
  * location) and returns its id. An unknown DAG or bad fileinfo/jobinfo is a ValidationError,
  * recorded as the trigger's `error`.
  */

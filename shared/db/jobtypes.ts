@@ -158,7 +158,7 @@ export async function clearMigrating(type: string, converting = false): Promise<
 export interface InFlightSeen {
   name: string;
   inFlight?: number;
-  /** How many claims and ends have changed `inFlight` (dispatch.ts adds one in each). */
+  /** How many claims and ends have changed `inFlight` (job-transitions.ts adds one in each). */
   inFlightOps?: number;
 }
 

@@ -3,7 +3,7 @@ import type { DagEdgeView } from './dag-svg.ts';
 
 /**
  * What the workflow pages need from the workflow repository, kept narrow so the pages depend on
- * this and not on how workflows are stored. shared/db/workflows.ts implements it
+ * this and not on how workflows are stored. shared/db/workflow-store.ts implements it
  * (`monitorWorkflowSource`). A workflow's vertices and their states come from its jobs (the jobs
  * table's byWorkflow index), its edges from the workflow record.
  */
