@@ -88,7 +88,7 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
   // Jobs this container just claimed (the head read may still show them) are left out, and jobs
   // another request of this container is claiming right now are tried last within their class:
   // pilots served by one container never race each other.
-  let candidates = head.slice(0, want).filter((j) => !taken.peek(j.id));
+  let candidates = head.slice(0, want).filter((j) => !justTaken(j.id));
   for (let attempt = 0; attempt < MAX_FAST_PATH_ATTEMPTS && candidates.length; attempt++) {
     const top = candidates.filter((c) => c.priority === candidates[0]!.priority);
     const open = top.filter((c) => !claiming.has(c.id));
@@ -105,7 +105,7 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
       claiming.delete(job.id),
     );
     if (r.ok) {
-      taken.set(job.id, true);
+      taken.set(job.id, Date.now());
       noteClaimed(job.jobtype);
       return r.job;
     }
@@ -126,8 +126,15 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
 const MAX_FAST_PATH_ATTEMPTS = 6;
 /** Jobs a request of this container is claiming at this moment. */
 const claiming = new Set<string>();
-/** Jobs this container claimed lately (a queue head read just before may still list them). */
-const taken = new Lru<string, true>(5000);
+/**
+ * Jobs this container claimed in the last TAKEN_MS (a queue head read just before, or an index
+ * that lags its table, may still list them), with the time of the claim. Only that window: a job
+ * put back in the queue later (taken back from a pilot that never started it, reset) is claimable
+ * again at once.
+ */
+const taken = new Lru<string, number>(5000);
+const TAKEN_MS = 1500;
+const justTaken = (id: string) => Date.now() - (taken.peek(id) ?? 0) < TAKEN_MS;
 /**
  * Whether a pilot's claim should expect to race: the pilot itself lost a race in the last
  * CONTENDED_MS, or claims in this container recently lost CROWD races within a second (many
@@ -210,7 +217,7 @@ export async function matchRound(opts: { maxPairs?: number; fresh?: JobItem[] } 
       if (i < 0) break;
       const pilot = idle[i]!;
       const counted = countedClaim(job, types.get(job.jobtype));
-      if (claiming.has(job.id) || taken.peek(job.id)) break; // a pilot's own poll here is taking it
+      if (claiming.has(job.id) || justTaken(job.id)) break; // a pilot's own poll here is taking it
       claiming.add(job.id);
       let r = await claim(job, pilot, 'matchmaker', counted);
       for (let retry = 0; !r.ok && r.reason === 'conflict' && retry < 3; retry++) {
@@ -219,7 +226,7 @@ export async function matchRound(opts: { maxPairs?: number; fresh?: JobItem[] } 
       }
       claiming.delete(job.id);
       if (r.ok) {
-        taken.set(job.id, true);
+        taken.set(job.id, Date.now());
         idle.splice(i, 1);
         free.set(job.jobtype, (free.get(job.jobtype) ?? Number.POSITIVE_INFINITY) - 1);
         matched++;
