@@ -57,8 +57,11 @@ describe('racing pilots', () => {
           set.add(p.id);
           receivedBy.set(id, set);
           assert.equal((await p.report({ event: 'jobstart', jobId: id })).status, 200);
-          // The payload's run time (simulated): long enough that capped types really fill up.
-          await new Promise((res) => setTimeout(res, 20));
+          // The payload's run time (simulated): long enough that capped types really fill up, and
+          // for the free type long enough that its jobs pile up past the caps whatever the
+          // dispatch rate of the machine (at 20 ms, a loaded CI machine saw only 6 at once).
+          const runMs = r.body.job.jobtype === 'free' ? 600 : 20;
+          await new Promise((res) => setTimeout(res, runMs));
           intervals.push({ type: r.body.job.jobtype, from, to: performance.now() });
           assert.equal((await p.report({ event: 'jobstop', jobId: id, exitCode: 0 })).status, 200);
           ended++;
