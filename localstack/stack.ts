@@ -116,8 +116,14 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   try {
     const tablePrefix = opts.tablePrefix ?? 'p3s-local';
 
-    // Functions read their configuration once from the environment, like on Lambda.
-    Object.assign(process.env, model.environment, opts.env ?? {}, {
+    // Functions read their configuration once from the environment, like on Lambda. Locally a
+    // held poll costs nothing, so idle pilots long-poll, for up to 90 s (serverless.yml's
+    // `custom.localTimeouts`), unless the user chose otherwise (serverless.yml paces them on AWS).
+    const local = {
+      P3S_POLL_MODE: process.env.P3S_POLL_MODE ?? 'long',
+      P3S_LONGPOLL_MAX: process.env.P3S_LONGPOLL_MAX ?? '90',
+    };
+    Object.assign(process.env, model.environment, local, opts.env ?? {}, {
       P3S_TABLE_PREFIX: tablePrefix,
       P3S_DYNAMODB_ENDPOINT: endpoint,
       P3S_STAGE: 'local',
@@ -141,7 +147,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
     // The same module instances the handlers use: installs in-process wake-ups, the stream kick
     // and the health probe.
-    const { dynamo } = await import('../shared/db/client.ts');
+    const { dynamo, isQuiet } = await import('../shared/db/client.ts');
     const { inProcessWakeups, installWakeups, trackRequest } = await import('../shared/wakeups.ts');
     const { installHealthProbe } = await import('../shared/health.ts');
     installWakeups(inProcessWakeups());
@@ -152,8 +158,10 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       credentials: { accessKeyId: 'p3slocal', secretAccessKey: 'p3slocal' },
     });
     // Writes made through the stack kick their table's reader, so their records are delivered at
-    // once; the idle poll only catches what nobody kicks (TTL deletions, writes from outside).
-    const IDLE_STREAM_POLL_MS = 250;
+    // once; the idle poll only catches what nobody kicks (TTL deletions, writes from outside, and
+    // `quietly` writes: an idle pilot's repeated poll, a heartbeat — shared/db/client.ts). Once a
+    // second: reading six streams every 250 ms was half the stack's CPU at rest.
+    const IDLE_STREAM_POLL_MS = 1000;
     // Each consumer's position, as Lambda's event source mappings keep theirs (in memory when the
     // data is: a restart of an in-memory stack starts from empty tables anyway).
     const checkpointDir = home && !opts.inMemory ? join(home, 'streams') : undefined;
@@ -204,7 +212,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     dynamo().middlewareStack.add(
       (next, context) => async (args) => {
         const out = await next(args);
-        if (WRITES.has(String(context.commandName)))
+        if (WRITES.has(String(context.commandName)) && !isQuiet())
           for (const name of tablesWritten(args.input as Record<string, unknown>)) readerOf.get(name)?.kick();
         return out;
       },

@@ -130,7 +130,11 @@ async function work(ctx: JobContext, again: () => Promise<void>): Promise<string
     if (answer.state === 'drain' || answer.state === 'killed') return `server said ${answer.state}`;
     let action: PilotAction | 'forgotten';
     if (answer.state === 'no jobs') {
-      action = await idle(Math.max(s.period, answer.retryAfter) * 1000, ctx);
+      // A pace the server set (paced polling) covers the silence until the next poll: the server
+      // expects no heartbeat before it (docs/protocol.md, "Idle pilots"). The pilot's own longer
+      // period does not, so it beats through that.
+      const paced = answer.retryAfter > 0 && answer.retryAfter >= s.period;
+      action = await idle(Math.max(s.period, answer.retryAfter) * 1000, ctx, !paced);
     } else {
       // Ask for the next job with this one's final report when there will be a next cycle.
       const more = s.reportNext && !o.once && (s.cycles === 0 || cycle < s.cycles);
@@ -147,9 +151,16 @@ async function work(ctx: JobContext, again: () => Promise<void>): Promise<string
   }
 }
 
-/** Pause between polls, still sending a heartbeat each beat so a long pause is not taken for death. */
-async function idle(ms: number, ctx: JobContext): Promise<PilotAction | 'forgotten'> {
+/**
+ * Pause between polls, sending a heartbeat each beat (with `beats`) so a long pause is not taken
+ * for death.
+ */
+async function idle(ms: number, ctx: JobContext, beats: boolean): Promise<PilotAction | 'forgotten'> {
   if (ms <= 0) return 'none';
+  if (!beats) {
+    await pause(ms, ctx.stop.soft); // a stop ends it early; the loop then sees stop.reason
+    return 'none';
+  }
   const end = Date.now() + ms;
   const beat = ctx.settings.beat * 1000;
   while (await pause(Math.min(end - Date.now(), beat), ctx.stop.soft)) {

@@ -33,6 +33,23 @@ export const Config = z.object({
   P3S_LONGPOLL_MAX: seconds(20),
   /** How often a held poll re-reads its pilot where no in-process wake-up exists (Lambda), ms. */
   P3S_LONGPOLL_CHECK_MS: z.coerce.number().int().positive().default(250),
+  /**
+   * How idle pilots wait for work (docs/cost-model.md, "Idle pilots"): `long` — a poll is held
+   * until a job comes or P3S_LONGPOLL_MAX passes (the local stack's default: holding a request
+   * costs nothing there); `paced` — a poll answers at once and tells the pilot when to come back
+   * (`retryAfter`), so that all idle pilots together poll P3S_IDLE_POLLS_PER_S times a second
+   * whatever their number (AWS: no Lambda is held, the cost does not grow with idle pilots).
+   */
+  P3S_POLL_MODE: z.enum(['long', 'paced']).default('long'),
+  /** Paced mode: the idle pilots' polls per second, all together (a new job waits ≈ 1/(2R)). */
+  P3S_IDLE_POLLS_PER_S: z.coerce.number().positive().default(2),
+  /**
+   * Paced mode: bounds of the mean `retryAfter`, seconds (each pilot's is jittered ×[0.5, 1.5)).
+   * The upper bound is also how late an idle pilot may learn of a drain or a kill: it sends no
+   * heartbeat while it waits for its next poll.
+   */
+  P3S_POLL_PACE_MIN: seconds(0.5),
+  P3S_POLL_PACE_MAX: seconds(120),
   /** Days a terminal job, stopped pilot or processed file is kept before TTL purge. */
   P3S_RETENTION_DAYS: z.coerce.number().positive().default(7),
   /**

@@ -16,7 +16,8 @@ export const handler = route({ access: 'pilot', body: PilotRegistration }, async
     pilot,
     config: {
       beat: site?.pilotbeat ?? c.P3S_PILOT_BEAT,
-      longpoll: c.P3S_LONGPOLL_MAX,
+      // Paced polling answers at once and sets the pace itself (`retryAfter`): nothing to hold.
+      longpoll: c.P3S_POLL_MODE === 'paced' ? 0 : c.P3S_LONGPOLL_MAX,
       period: site?.pilotperiod ?? 0,
       cycles: site?.pilotcycles ?? 0,
       lifetime: site?.pilotlife ?? null,

@@ -105,6 +105,9 @@ export function loadServerless(stage = 'local', file = join(root, 'serverless.ym
   const doc = resolveAll(raw, raw, opts) as Dict;
   const provider = (doc.provider ?? {}) as Dict;
   const defaultTimeout = Number(provider.timeout ?? 6);
+  const localTimeouts = (
+    stage === 'local' ? ((doc.custom as Dict | undefined)?.localTimeouts ?? {}) : {}
+  ) as Dict;
   const functions: LocalFunction[] = [];
   for (const [name, fnRaw] of Object.entries((doc.functions ?? {}) as Dict)) {
     const fn = fnRaw as Dict;
@@ -114,7 +117,7 @@ export function loadServerless(stage = 'local', file = join(root, 'serverless.ym
       name,
       module: handler.slice(0, dot),
       exportName: handler.slice(dot + 1),
-      timeoutSec: Number(fn.timeout ?? defaultTimeout),
+      timeoutSec: Number(localTimeouts[name] ?? fn.timeout ?? defaultTimeout),
       reservedConcurrency: fn.reservedConcurrency === undefined ? undefined : Number(fn.reservedConcurrency),
       http: [],
       streams: [],

@@ -5,10 +5,11 @@
  * shared/db/job-transitions.ts.
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { tableName } from '../config.ts';
+import { config, tableName } from '../config.ts';
 import { type Job, queuePartition } from '../core/job/job.ts';
 import { freeSlots, type Jobtype } from '../core/jobtype/jobtype.ts';
 import { Lru } from '../core/util/lru.ts';
+import { wakeups } from '../wakeups.ts';
 import { db } from './client.ts';
 import { toJob } from './items.ts';
 import { claim, type JobItem } from './job-transitions.ts';
@@ -72,12 +73,26 @@ async function listJobtypesMap(): Promise<Map<string, Jobtype>> {
  * concurrently (by the matchmaker), that job is returned.
  */
 export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
+  const inProcess = wakeups().inProcess;
+  const siteKey = pilot.site ?? '';
+  if (inProcess && emptyAt.get(siteKey) === roundEpoch) return undefined;
+  const epoch = roundEpoch;
   const contended = isContended(pilot.id);
   const want = contended ? 32 : 8;
   const types = await cachedJobtypes();
-  const head = (await readHead(headParts(types, [pilot.site], want))).filter(
-    (j) => freeSlots(types.get(j.jobtype) ?? { inFlight: 0 }) > 0,
-  );
+  // Polls of one site arriving together share one read of the queue, if no round ran since it
+  // began (2,000 pilots starting at once make a handful of reads, not 2,000).
+  const key = `${siteKey}\u0000${want}`;
+  let shared = headReads.get(key);
+  if (!shared || shared.epoch !== epoch) {
+    const read = readHead(headParts(types, [pilot.site], want)).finally(() => {
+      if (headReads.get(key) === shared) headReads.delete(key);
+    });
+    shared = { epoch, read };
+    headReads.set(key, shared);
+  }
+  const head = (await shared.read).filter((j) => freeSlots(types.get(j.jobtype) ?? { inFlight: 0 }) > 0);
+  if (!head.length && inProcess) emptyAt.set(siteKey, epoch);
   const skipTypes = new Set<string>();
   // Uncontended, the first try is the head of the queue (exact priority/FIFO order). When this
   // pilot has been losing races (many pilots polling at once, all reading the same head), the
@@ -124,6 +139,19 @@ export async function claimNext(pilot: PilotItem): Promise<Job | undefined> {
 }
 
 const MAX_FAST_PATH_ATTEMPTS = 6;
+/**
+ * In-process only (the local stack, where the matchmaker runs in the API's process): every
+ * matching round bumps `roundEpoch`, and every change that can make a job claimable (a job
+ * queued, a cap slot freed) triggers a round. A pilot's poll that found nothing claimable for
+ * its site notes the epoch in `emptyAt`; until a round runs again, polls for that site skip the
+ * queue read — 2,000 idle pilots re-polling cost no queue reads (docs/cost-model.md, "Idle
+ * pilots"). A poll that went idle while a round ran claims again (pollForWork, `roundsSince`).
+ */
+let roundEpoch = 0;
+const headReads = new Map<string, { epoch: number; read: Promise<JobItem[]> }>();
+const emptyAt = new Map<string, number>();
+/** The matching rounds so far (in-process meaning only): a poll compares it before and after. */
+export const roundsSoFar = (): number => roundEpoch;
 /** Jobs a request of this container is claiming at this moment. */
 const claiming = new Set<string>();
 /**
@@ -195,6 +223,9 @@ const HOLD_MARGIN_MS = 500;
  * pilots' own claims: every pairing is a conditional claim, and losing one is harmless.
  */
 export async function matchRound(opts: { maxPairs?: number; fresh?: JobItem[] } = {}): Promise<number> {
+  roundEpoch++;
+  // Paced polling holds no poll: no pilot waits in the idle index, idle pilots take work by polling.
+  if (config().P3S_POLL_MODE === 'paced') return 0;
   const max = opts.maxPairs ?? 500;
   let matched = 0;
   const idle = await idlePilots(200, new Date(Date.now() + HOLD_MARGIN_MS).toISOString());

@@ -34,9 +34,14 @@ let cache: { at: number; types: Map<string, Jobtype> } | undefined;
  * round, which reads the table fresh.
  */
 export async function cachedJobtypes(maxAgeMs = 1000): Promise<Map<string, Jobtype>> {
-  if (!cache || Date.now() - cache.at > maxAgeMs) await listJobtypes();
+  if (!cache || Date.now() - cache.at > maxAgeMs) {
+    // One Scan at a time: concurrent requests that find the copy old share it.
+    refreshing ??= listJobtypes().finally(() => (refreshing = undefined));
+    await refreshing;
+  }
   return cache!.types;
 }
+let refreshing: Promise<unknown> | undefined;
 
 /** Remembers, in this container's copy, that a claim found `type` at its cap. */
 export function noteTypeFull(type: string): void {

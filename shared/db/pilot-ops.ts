@@ -5,7 +5,7 @@ import { stateFromExit } from '../core/job/job.ts';
 import type { PollAnswerOf } from '../core/pilot/api.ts';
 import { PILOT_ENDED, type PilotAction, type PilotReport } from '../core/pilot/pilot.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
-import { claimNext } from './dispatch.ts';
+import { claimNext, roundsSoFar } from './dispatch.ts';
 import { toJob } from './items.ts';
 import { assignmentOf, endJob, noteStarted, startJob, storeLiveTails, takeBack } from './job-transitions.ts';
 import { getJobItem } from './jobs.ts';
@@ -20,6 +20,7 @@ import {
   type PilotItem,
   touchPilot,
 } from './pilots.ts';
+import { counter } from './stats.ts';
 
 export type PollAnswer = PollAnswerOf<Job>;
 
@@ -68,8 +69,10 @@ export async function pollForWork(
     pilot = { ...pilot, state: 'active', jobId: undefined, jobtype: undefined, counted: undefined };
   }
 
+  const rounds = roundsSoFar();
   const claimed = await claimNext(pilot);
   if (claimed) return { state: 'dispatched', job: claimed };
+  if (config().P3S_POLL_MODE === 'paced') return pacedNoJob(pilot);
 
   const wait = Math.min(waitSec, config().P3S_LONGPOLL_MAX) * 1000;
   const until = Date.now() + wait;
@@ -77,15 +80,14 @@ export async function pollForWork(
   // Register for the wake-up before becoming visible as idle, so a claim in between is not missed.
   let woken = wait > 0 ? w.wait(pilotKey(pilot.id), wait) : Promise.resolve(false);
   const idle = await markWaiting(pilot, wait);
-  if (!idle) {
-    // It was given a job (or a drain) between our claim attempt and now.
-    const p = (await getPilotItem(pilot.id))!;
-    const s = stopAnswer(p);
-    if (s) return s;
-    const j = await jobFor(p);
-    if (j) return { state: 'dispatched', job: j };
-    return { state: 'no jobs', retryAfter: 0 };
+  if (!idle) return givenMeanwhile(pilot.id, 0);
+  if (w.inProcess && roundsSoFar() !== rounds) {
+    // A matching round ran between our look at the queue and our entering the idle index: it
+    // may have seen work without seeing us. Look again (the claim takes us out of the index).
+    const late = await claimNext(idle);
+    if (late) return { state: 'dispatched', job: late };
   }
+  if (wait <= 0) return { state: 'no jobs', retryAfter: 0 };
   const onGone = () => w.notify(pilotKey(pilot.id));
   gone?.addEventListener('abort', onGone, { once: true });
   if (gone?.aborted) {
@@ -95,8 +97,12 @@ export async function pollForWork(
     return { state: 'no jobs', retryAfter: 0 };
   }
   try {
-    while (Date.now() < until) {
-      if (w.inProcess) await woken;
+    for (;;) {
+      // In-process, a change to this pilot (a claim, a drain, its client leaving) wakes the hold:
+      // a hold that ends unwoken has nothing to read. On Lambda the item is re-read every
+      // P3S_LONGPOLL_CHECK_MS, and once more at the end.
+      let changed = true;
+      if (w.inProcess) changed = await woken;
       else
         await new Promise((r) =>
           setTimeout(r, Math.min(config().P3S_LONGPOLL_CHECK_MS, Math.max(0, until - Date.now()))),
@@ -107,22 +113,77 @@ export async function pollForWork(
         if (idle.isk) await leaveIdle(pilot.id, idle.isk);
         return { state: 'no jobs', retryAfter: 0 };
       }
+      if (!changed) break;
+      const left = until - Date.now();
+      // Waiting again is registered before the read, so a change right after it still wakes us.
+      if (w.inProcess && left > 0) woken = w.wait(pilotKey(pilot.id), left);
       const p = await getPilotItem(pilot.id);
       if (!p) break;
       const s = stopAnswer(p);
       if (s) return s;
       const j = await jobFor(p);
       if (j) return { state: 'dispatched', job: j };
-      // Woken without a job for us (or a safety re-check): wait again for what is left.
-      const left = until - Date.now();
-      if (left <= 0) break;
-      woken = w.wait(pilotKey(pilot.id), Math.min(left, 5000));
+      if (left <= 0) break; // woken without a job for us (or a re-check): wait for what is left
     }
   } finally {
     gone?.removeEventListener('abort', onGone);
   }
   return { state: 'no jobs', retryAfter: 0 };
 }
+
+/** The pilot's `markWaiting` failed: it was given a job (or a drain) since its claim attempt. */
+async function givenMeanwhile(id: string, retryAfter: number): Promise<PollAnswer> {
+  const p = (await getPilotItem(id))!;
+  const s = stopAnswer(p);
+  if (s) return s;
+  const j = await jobFor(p);
+  if (j) return { state: 'dispatched', job: j };
+  return { state: 'no jobs', retryAfter };
+}
+
+/**
+ * Paced polling (docs/protocol.md, "Idle pilots"): no job, so the pilot is told when to poll
+ * again. Each idle pilot comes back after ≈ N_idle / P3S_IDLE_POLLS_PER_S seconds, jittered
+ * ×[0.5, 1.5) so that their polls spread out: all idle pilots together poll about R times a
+ * second whatever their number, and a new job waits ≈ 1/(2R) for the next poll. The pilot
+ * sends no heartbeat while it waits; `nextPollBy` tells the reaper its silence until then is
+ * expected. Nothing is held: the request answers at once.
+ */
+async function pacedNoJob(pilot: PilotItem): Promise<PollAnswer> {
+  const retryAfter = paceFor(await idleCount());
+  const waiting = await markWaiting(pilot, 0, retryAfter * 1000);
+  if (!waiting) return givenMeanwhile(pilot.id, retryAfter);
+  return { state: 'no jobs', retryAfter };
+}
+
+/**
+ * Seconds before an idle pilot's next poll, given the number of idle pilots: a mean of N/R,
+ * bounded by P3S_POLL_PACE_MIN/MAX, then jittered ×[0.5, 1.5) — after the bounds, so that pilots
+ * at the bound still spread out instead of polling again all at once (exported for tests).
+ */
+export function paceFor(idle: number, random = Math.random()): number {
+  const c = config();
+  const mean = Math.min(
+    c.P3S_POLL_PACE_MAX,
+    Math.max(c.P3S_POLL_PACE_MIN, Math.max(1, idle) / c.P3S_IDLE_POLLS_PER_S),
+  );
+  return Math.round(mean * (0.5 + random) * 100) / 100;
+}
+
+/**
+ * Idle pilots now: the `pilots#waiting` counter kept by the stream consumer (one GetItem),
+ * remembered IDLE_COUNT_MS by the container — the pace needs its order of magnitude, not its
+ * last unit.
+ */
+async function idleCount(): Promise<number> {
+  const now = Date.now();
+  if (!idleSeen || now - idleSeen.at > IDLE_COUNT_MS) {
+    idleSeen = { at: now, n: await counter('pilots#waiting') };
+  }
+  return idleSeen.n;
+}
+const IDLE_COUNT_MS = 5000;
+let idleSeen: { at: number; n: number } | undefined;
 
 const END_STATE: Partial<Record<PilotReport['event'], (r: PilotReport) => JobState>> = {
   jobstop: (r) => stateFromExit(r.exitCode, r.signal),

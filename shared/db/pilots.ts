@@ -14,12 +14,18 @@ import { Lru } from '../core/util/lru.ts';
 import { nowIso, ttlAfterDays } from '../core/util/time.ts';
 import { pilotKey, wakeups } from '../wakeups.ts';
 import { batchGet } from './batch.ts';
-import { db } from './client.ts';
+import { db, quietly } from './client.ts';
 import { isConditionFailed } from './conditions.ts';
 import { dayPartition, toPilot } from './items.ts';
 
 const table = () => tableName('pilots');
-const IDLE_PARTITION = 'IDLE';
+/**
+ * The sparse `idle` index (pilots holding a poll open) is spread over IDLE_SHARDS partitions
+ * `IDLE#<k>` by pilot id, so 10,000 long-polling pilots (500 holds/s, each a delete and a put in
+ * the index) stay well under a partition's 1,000 writes/s (docs/cost-model.md, "Hot keys").
+ */
+const IDLE_SHARDS = 4;
+const idlePartition = (id: string) => `IDLE#${Number.parseInt(id.slice(0, 1), 16) % IDLE_SHARDS || 0}`;
 /**
  * Live (not ended) pilots carry `lvpk` = `L#<shard>` and so appear in the sparse `live` index: the
  * reaper and the monitor read only live pilots, never the ended ones kept until their TTL. The
@@ -50,6 +56,8 @@ const PilotRecord = z.looseObject({
   idleSince: z.string().optional(),
   /** End of the poll the pilot holds open (ISO); only a pilot holding a poll is handed a job. */
   holdUntil: z.string().optional(),
+  /** Paced polling: when the pilot was told to poll again (its silence until then is expected). */
+  nextPollBy: z.string().optional(),
   isk: z.string().optional(),
   /** The job it holds took a cap slot: its end gives it back. */
   counted: z.boolean().optional(),
@@ -145,7 +153,11 @@ export async function authorisePilotKey(
  * does not hold its poll (`holdMs` 0) is waiting but not in the index: it takes work itself when
  * it polls. Fails (returns undefined) if the pilot got a job, a drain or a kill meanwhile.
  */
-export async function markWaiting(p: PilotItem, holdMs: number): Promise<PilotItem | undefined> {
+export async function markWaiting(
+  p: PilotItem,
+  holdMs: number,
+  nextPollMs = 0,
+): Promise<PilotItem | undefined> {
   const nowMs = Date.now();
   const now = new Date(nowMs).toISOString();
   const idleSince = p.state === 'waiting' && p.idleSince ? p.idleSince : now;
@@ -159,20 +171,28 @@ export async function markWaiting(p: PilotItem, holdMs: number): Promise<PilotIt
   if (holdMs > 0) {
     const until = new Date(nowMs + holdMs).toISOString();
     update += ', ipk = :ipk, isk = :isk, holdUntil = :until';
-    Object.assign(values, { ':ipk': IDLE_PARTITION, ':isk': `${until}#${p.id}`, ':until': until });
+    Object.assign(values, { ':ipk': idlePartition(p.id), ':isk': `${until}#${p.id}`, ':until': until });
+  } else if (nextPollMs > 0) {
+    // Paced: the pilot was told when to come back; until then its silence is expected.
+    update += ', nextPollBy = :next REMOVE ipk, isk, holdUntil';
+    values[':next'] = new Date(nowMs + nextPollMs).toISOString();
   } else update += ' REMOVE ipk, isk, holdUntil';
+  // A pilot already waiting changes no state a stream consumer looks at.
+  const send = p.state === 'waiting' ? quietly : <T>(f: () => Promise<T>) => f();
   try {
-    const r = await db().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { id: p.id },
-        UpdateExpression: update,
-        ConditionExpression:
-          '#s IN (:active, :w) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)',
-        ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
+    const r = await send(() =>
+      db().send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: { id: p.id },
+          UpdateExpression: update,
+          ConditionExpression:
+            '#s IN (:active, :w) AND attribute_not_exists(jobId) AND attribute_not_exists(drain) AND attribute_not_exists(#k)',
+          ExpressionAttributeNames: { '#s': 'state', '#k': 'kill' },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
     );
     return parsePilot(r.Attributes!);
   } catch (err) {
@@ -210,19 +230,28 @@ export const IdleEntry = z.object({
 });
 export type IdleEntry = z.infer<typeof IdleEntry>;
 
-/** Pilots holding a poll that lasts beyond `liveAfterIso`, latest hold first. */
+/** Pilots holding a poll that lasts beyond `liveAfterIso`, latest hold first (every shard, merged). */
 export async function idlePilots(limit: number, liveAfterIso: string): Promise<IdleEntry[]> {
-  const r = await db().send(
-    new QueryCommand({
-      TableName: table(),
-      IndexName: 'idle',
-      KeyConditionExpression: 'ipk = :ipk AND isk > :after',
-      ExpressionAttributeValues: { ':ipk': IDLE_PARTITION, ':after': liveAfterIso },
-      ScanIndexForward: false,
-      Limit: limit,
-    }),
+  const pages = await Promise.all(
+    Array.from({ length: IDLE_SHARDS }, (_, k) =>
+      db().send(
+        new QueryCommand({
+          TableName: table(),
+          IndexName: 'idle',
+          KeyConditionExpression: 'ipk = :ipk AND isk > :after',
+          ExpressionAttributeValues: { ':ipk': `IDLE#${k}`, ':after': liveAfterIso },
+          ScanIndexForward: false,
+          // Pilot ids spread evenly over the shards: a share of the limit from each (with some
+          // slack) is about `limit` in all, not IDLE_SHARDS × limit.
+          Limit: Math.ceil(limit / IDLE_SHARDS) + 8,
+        }),
+      ),
+    ),
   );
-  return (r.Items ?? []).map((it) => IdleEntry.parse(it));
+  return pages
+    .flatMap((r) => (r.Items ?? []).map((it) => IdleEntry.parse(it)))
+    .sort((a, b) => b.isk.localeCompare(a.isk))
+    .slice(0, limit);
 }
 
 /** Refreshes a pilot's liveness and returns its flags (drain, kill, job to kill). */
@@ -241,17 +270,21 @@ export async function touchPilot(id: string, runningJobId?: string): Promise<Pil
     cond += ' AND jobId = :jid';
     Object.assign(values, { ':running': 'running', ':jid': runningJobId });
   }
+  // A plain sign of life changes no state a stream consumer looks at.
+  const send = runningJobId ? <T>(f: () => Promise<T>) => f() : quietly;
   try {
-    const r = await db().send(
-      new UpdateCommand({
-        TableName: table(),
-        Key: { id },
-        UpdateExpression: update,
-        ConditionExpression: cond,
-        ExpressionAttributeNames: { '#s': 'state' },
-        ExpressionAttributeValues: values,
-        ReturnValues: 'ALL_NEW',
-      }),
+    const r = await send(() =>
+      db().send(
+        new UpdateCommand({
+          TableName: table(),
+          Key: { id },
+          UpdateExpression: update,
+          ConditionExpression: cond,
+          ExpressionAttributeNames: { '#s': 'state' },
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
     );
     return parsePilot(r.Attributes!);
   } catch (err) {

@@ -8,6 +8,7 @@ import { listJobtypes } from './jobtypes.ts';
 import { endPilot, getPilotItem, livePilots, type PilotItem, requestJobKill } from './pilots.ts';
 import { probeApi, serviceClock } from './service-clock.ts';
 import { shedQueues } from './shedding.ts';
+import { counter } from './stats.ts';
 import { type SweepReport, sweepIfDue } from './sweeper.ts';
 
 export interface ReapReport {
@@ -35,7 +36,7 @@ type Item = JobItem & { stateAt: string };
  * (shared/db/service-clock.ts). It closes with a matchmaking round, which also covers stream
  * records lost while the stack was down.
  */
-export async function reap(nowMs = Date.now()): Promise<ReapReport> {
+export async function reap(nowMs = Date.now(), opts: { pilots?: boolean } = {}): Promise<ReapReport> {
   const c = config();
   const rep: ReapReport = {
     pilotsTimedOut: 0,
@@ -46,7 +47,9 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
     matched: 0,
     suspectServer: false,
   };
-  const [live, apiUp] = await Promise.all([livePilots(), probeApi()]);
+  // `pilots: false` (scheduled runs between pilot scans, functions/schedule/reaper.ts): the
+  // heartbeat step is skipped, which spares reading every live pilot every run.
+  const [live, apiUp] = await Promise.all([opts.pilots === false ? [] : livePilots(), probeApi()]);
   const clock = await serviceClock(nowMs, apiUp);
   rep.suspectServer = clock.suspectServer;
   const since = (iso: string | undefined) => Math.max(Date.parse(String(iso)) || 0, clock.upSinceMs);
@@ -55,8 +58,13 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
     // 1. Pilots that stopped heart-beating → timeout, with their job: put back in the queue if
     //    it never started, pilotTO if it was running.
     for (const p of live) {
-      // A pilot holding a poll (or handed a job by one) is next heard from when that poll ends.
-      const heardBy = Math.max(since(p.lastSeenAt), Date.parse(String(p.holdUntil)) || 0);
+      // A pilot holding a poll (or handed a job by one) is next heard from when that poll ends;
+      // one told to poll again later (paced polling) when it was told to.
+      const heardBy = Math.max(
+        since(p.lastSeenAt),
+        Date.parse(String(p.holdUntil)) || 0,
+        Date.parse(String(p.nextPollBy)) || 0,
+      );
       if (nowMs - heardBy <= c.P3S_HEARTBEAT_TIMEOUT * 1000) continue;
       const outcome = await timeOutPilot(p);
       if (!outcome) continue;
@@ -75,9 +83,10 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
         clock.upSinceMs + c.P3S_HEARTBEAT_TIMEOUT * 1000,
       );
       if (nowMs <= deadline) continue;
+      const pilot = seen.get(String(j.pilotId)) ?? (await getPilotItem(String(j.pilotId)));
       const outcome = await takeBack(j, {
         pilot: 'timeout',
-        pilotLastSeenAt: seen.get(String(j.pilotId))?.lastSeenAt,
+        pilotLastSeenAt: pilot?.lastSeenAt,
         reason: `its pilot did not start it within ${c.P3S_DISPATCH_GRACE} s`,
       });
       if (outcome === 'requeued') rep.jobsRequeued++;
@@ -124,7 +133,11 @@ export async function reap(nowMs = Date.now()): Promise<ReapReport> {
   for (const t of types.filter((x) => x.migrating || x.converting))
     await migrateToOwnQueue(t.name, Date.now() + 10_000, t.converting === true);
 
-  rep.matched = await matchRound();
+  // Between pilot scans, only with something queued (the counter, a GetItem): 2,000 idle pilots
+  // are not read every 2 s for nothing. A full run does not trust the counter — a dropped stream
+  // batch can leave it short until the sweeper settles it — so a queued job waits at most until
+  // the next full run.
+  if (opts.pilots !== false || (await counter('jobs#defined')) > 0) rep.matched = await matchRound();
   if (rep.pilotsTimedOut || rep.jobsRequeued || rep.jobsPilotTO || rep.jobsTimelimit || rep.jobsStale)
     log.info('reaper', { ...rep });
   // Last, and never in the way of the timeouts above: a failed sweep is retried at the next run.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { tableName } from '../config.ts';
 import { BOUNDS_MS, percentile, sum } from '../core/stats/histogram.ts';
 import { jobtypeEntity, jobtypeOfEntity } from '../core/stats/job-events.ts';
@@ -140,6 +140,12 @@ export async function counters(): Promise<Record<string, Record<string, number>>
     start = r.LastEvaluatedKey;
   } while (start);
   return out;
+}
+
+/** One counter (`count` / `<entity>#<state>`, e.g. `pilots#waiting`): a GetItem, 0 if never written. */
+export async function counter(sk: string): Promise<number> {
+  const r = await db().send(new GetCommand({ TableName: table(), Key: { pk: 'count', sk } }));
+  return Math.max(0, Number(r.Item?.n ?? 0));
 }
 
 /**

@@ -121,6 +121,23 @@ function callerOf(item: TokenItem, secret: string, nowMs: number): Caller | unde
   return { tokenId: item.id, role: role.data, name: item.name };
 }
 
+/**
+ * One read of a token item at a time per id: 2,000 pilots starting together with the same token
+ * make one read, not 2,000 (they all wait for the first).
+ */
+function readOnce(id: string): Promise<TokenItem | undefined> {
+  let r = reading.get(id);
+  if (!r) {
+    r = db()
+      .send(new GetCommand({ TableName: table(), Key: { id } }))
+      .then((out) => out.Item as TokenItem | undefined)
+      .finally(() => reading.delete(id));
+    reading.set(id, r);
+  }
+  return r;
+}
+const reading = new Map<string, Promise<TokenItem | undefined>>();
+
 /** Resolves a bearer token to its caller, or undefined when unknown, revoked, expired or malformed. */
 export async function verifyToken(token: string): Promise<Caller | undefined> {
   const parsed = parseToken(token);
@@ -131,8 +148,7 @@ export async function verifyToken(token: string): Promise<Caller | undefined> {
   if (seenMissing !== undefined && now - seenMissing <= NEGATIVE_MS) return undefined;
   let hit = known.get(parsed.id);
   if (!hit || now - hit.at > POSITIVE_MS) {
-    const r = await db().send(new GetCommand({ TableName: table(), Key: { id: parsed.id } }));
-    const item = r.Item as TokenItem | undefined;
+    const item = await readOnce(parsed.id);
     if (!item) {
       known.delete(parsed.id);
       unknown.set(parsed.id, now);

@@ -65,7 +65,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const model = loadServerless('local');
   // As the local stack does: the functions' environment from serverless.yml, ours on top.
   const own = { ...process.env };
-  Object.assign(process.env, model.environment, own, { P3S_STAGE: 'local', AWS_REGION: 'us-east-1' });
+  Object.assign(process.env, model.environment, { P3S_POLL_MODE: 'long', P3S_LONGPOLL_MAX: '90' }, own, {
+    P3S_STAGE: 'local',
+    AWS_REGION: 'us-east-1',
+  });
   const routes = [];
   for (const fn of model.functions.filter((f) => f.http.length))
     routes.push({ fn, handler: await loadHandler(fn) });

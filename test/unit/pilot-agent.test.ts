@@ -212,6 +212,23 @@ describe('pilot agent', () => {
     assert.deepEqual(events(fake), ['stopped']);
   });
 
+  test('a pause the server set (paced polling) is silent; the pilot’s own longer period beats', async () => {
+    // Paced: the server said when to come back and expects no heartbeat before (docs/protocol.md).
+    fake.override = (r) =>
+      r.path.endsWith('/poll') ? { status: 200, body: { state: 'no jobs', retryAfter: 0.4 } } : undefined;
+    const started = Date.now();
+    assert.equal(await pilot(options('--cycles', '2', '--beat', '0.05')), 0);
+    assert.ok(Date.now() - started >= 400, 'it waited the retryAfter between its two polls');
+    assert.deepEqual(events(fake), ['stopped'], 'no heartbeat while it waited');
+
+    // Its own period (longer than the server's retryAfter): heartbeats keep it alive meanwhile.
+    fake.reports.length = 0;
+    fake.override = (r) =>
+      r.path.endsWith('/poll') ? { status: 200, body: { state: 'no jobs', retryAfter: 0.01 } } : undefined;
+    assert.equal(await pilot(options('--cycles', '2', '--beat', '0.05', '--period', '0.4')), 0);
+    assert.ok(events(fake).includes('heartbeat'), events(fake).join(' '));
+  });
+
   test('after its lifetime the pilot takes no more work', async () => {
     fake.holdMs = 50;
     const started = Date.now();
