@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { css } from '../../shared/monitor/assets/style.ts';
 import { escapeHtml, html, join, jsonForScript, trusted, url } from '../../shared/monitor/html.ts';
 
 describe('html template', () => {
@@ -40,5 +41,26 @@ describe('html template', () => {
 
   test('JSON for a script block cannot close the block', () => {
     assert.equal(jsonForScript({ n: '</script><script>x' }).value, '{"n":"\\u003c/script>\\u003cscript>x"}');
+  });
+});
+
+describe('state badges', () => {
+  // Written here, not read from the code: a shifter learns these colours; changing one is a
+  // decision to make on purpose, not a side effect.
+  const BADGES: Record<string, string> = {
+    defined: '#bfdbfe',
+    running: '#fde68a',
+    finished: '#bbf7d0',
+    failed: '#fecaca',
+    pilotTO: '#fbcfe8',
+    active: '#bfdbfe',
+    waiting: '#e0f2fe',
+    stopped: '#e5e7eb',
+    timeout: '#fbcfe8',
+  };
+
+  test('job and pilot states have their badge colour in the stylesheet', () => {
+    for (const [state, colour] of Object.entries(BADGES))
+      assert.ok(css.includes(`.s-${state}{background:${colour}}`), `a ${state} badge is ${colour}`);
   });
 });
