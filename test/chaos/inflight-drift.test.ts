@@ -187,10 +187,11 @@ describe('drifted counters', () => {
           ExpressionAttributeValues: { ':n': n },
         }),
       );
-    // A type with no job at all, and the global running count.
+    // A type with no job at all, and the global running count. The clock starts before the
+    // writes: no sweep can have seen the difference earlier.
+    const changedAt = Date.now();
     await set('jobtype#ghost#defined', 42);
     await set('jobs#running', 7);
-    const changedAt = Date.now();
     await waitFor(
       async () => {
         const b = (await s.call('GET', '/summary')).body;
