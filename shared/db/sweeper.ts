@@ -121,6 +121,9 @@ export async function sweepIfDue(nowMs = Date.now()): Promise<SweepReport | unde
  * functions, a registration or another sweep changes nothing twice.
  */
 export async function sweep(nowMs = Date.now(), prev?: SweepState): Promise<SweepReport> {
+  // The sweep's clock (`nowMs` may be moved by tests) advanced by the time the sweep has taken.
+  const startedMs = Date.now();
+  const clock = () => nowMs + (Date.now() - startedMs);
   const state = prev ?? (await readState());
   const rep: SweepReport = {
     workflowsChecked: 0,
@@ -147,7 +150,7 @@ export async function sweep(nowMs = Date.now(), prev?: SweepState): Promise<Swee
     })(),
     recountAll(rep),
   ]);
-  const diffs = await fixCounters(live, state.diffs ?? {}, nowMs, rep);
+  const diffs = await fixCounters(live, state.diffs ?? {}, clock, rep);
   // Nothing new to remember (an idle system): no write.
   if (JSON.stringify([cursor, diffs]) !== JSON.stringify([state.cursor, state.diffs ?? {}]))
     await writeState(cursor, diffs);
@@ -292,11 +295,14 @@ async function liveJobs(
 async function fixCounters(
   live: LiveCounts,
   prev: Record<string, Seen>,
-  nowMs: number,
+  clock: () => number,
   rep: SweepReport,
 ): Promise<Record<string, Seen>> {
   const settleMs = config().P3S_COUNTER_SETTLE * 1000;
   const c = await counters();
+  // A difference is seen when the counters are read, not when the sweep began: a slow sweep
+  // (its reads before this one take seconds on a loaded machine) must not shorten the settle.
+  const seenMs = clock();
   const truth = new Map<string, number>();
   const held = new Map<string, number>();
   for (const [state, byType] of live) {
@@ -319,14 +325,14 @@ async function fixCounters(
     if (t === n) continue;
     const before = prev[key];
     const same = before && before[0] === t && before[1] === n;
-    if (same && nowMs - before[2] >= settleMs) {
+    if (same && seenMs - before[2] >= settleMs) {
       if (await correctCounter(key, n, t - n)) {
         rep.countersFixed++;
         log.warn('stats counter corrected', { counter: key, was: n, now: t });
         continue;
       }
     }
-    out[key] = same ? before : [t, n, nowMs];
+    out[key] = same ? before : [t, n, seenMs];
   }
   return out;
 }
