@@ -34,9 +34,17 @@ before(async () => {
   attackerToken = (await s.call('POST', '/tokens', { body: { role: 'viewer', name: 'the attacker' } })).body
     .token;
   evil = createServer((req, res) => {
+    // Chromium asks for a site's favicon on its own, some time after a page of it loaded (here
+    // the probe's), so it is not a navigation; a redirect here would be recorded as `/landed`.
+    // Every page names an empty icon so that the browser has no reason to ask.
+    if (req.url === '/favicon.ico') {
+      res.writeHead(404).end();
+      return;
+    }
     evilHits.push(req.url ?? '');
     res.writeHead(200, { 'content-type': 'text/html' });
-    res.end(pages.get(new URL(req.url ?? '/', 'http://x').pathname) ?? '<p>evil landing</p>');
+    const body = pages.get(new URL(req.url ?? '/', 'http://x').pathname) ?? '<p>evil landing</p>';
+    res.end(`<link rel="icon" href="data:,">${body}`);
   });
   await new Promise<void>((r) => evil.listen(0, '127.0.0.1', () => r()));
   evilHost = `127.0.0.1:${(evil.address() as AddressInfo).port}`;
