@@ -242,6 +242,7 @@ describe('DynamoDB requests per dispatched job and per idle poll', () => {
       readUnits: per('readUnits'),
       writeUnits: per('writeUnits'),
       byFunction: {},
+      pollPilotReads: Math.round((sum.pollPilotReads / K) * 100) / 100,
     };
     // Budgets (docs/cost-model.md): fail when the hot path gets dearer.
     assert.ok(per('requests') <= 10, `requests per job ${per('requests')}`);
