@@ -51,7 +51,8 @@ function summarise(c: DynamoCounter): Summary {
     if (!counted(k.fn, k.table)) continue;
     entry(k.fn).requests += k.count;
     out.requests += k.count;
-    if (k.fn === 'pilotsPoll' && k.command === 'GetItem' && k.table === 'pilots') out.pollPilotReads += k.count;
+    if (k.fn === 'pilotsPoll' && k.command === 'GetItem' && k.table === 'pilots')
+      out.pollPilotReads += k.count;
   }
   for (const t of c.tally()) {
     if (!counted(t.fn, t.table)) continue;
