@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { encodeS3Key } from '../../shared/core/data/s3-event.ts';
 import { type AnyHandler, invoke } from './invoke.ts';
 import type { LocalFunction } from './serverless-config.ts';
@@ -15,7 +15,10 @@ import { alwaysUp, type Dependency } from './supervisor.ts';
  */
 
 interface S3rverInstance {
-  run(): Promise<AddressInfo>;
+  configureBuckets(): Promise<void>;
+  /** With a callback: creates its HTTP server, starts listening and returns the server at once. */
+  listen(port: number, address: string, cb: () => void): Server;
+  httpServer?: Server;
   close(): Promise<void>;
   on(event: 'event', cb: (e: { Records: S3Record[] }) => void): void;
 }
@@ -104,7 +107,7 @@ export async function startLocalS3(
       }
     }
   });
-  const addr = await server.run();
+  const addr = await run(server, opts.port ?? 0);
   return {
     endpoint: `http://127.0.0.1:${addr.port}`,
     buckets,
@@ -113,6 +116,24 @@ export async function startLocalS3(
       await Promise.allSettled([...inflight]);
     },
   };
+}
+
+/**
+ * What s3rver's `run()` does, except that a failure to listen (the port is taken) rejects with
+ * the error, which names the port: `run()` listens without an error listener, so the error
+ * crashed the process with a stack trace instead of reaching the caller.
+ */
+async function run(server: S3rverInstance, port: number): Promise<AddressInfo> {
+  await server.configureBuckets();
+  const http = await new Promise<Server>((resolve, reject) => {
+    const h = server.listen(port, '127.0.0.1', () => {
+      h.off('error', reject);
+      resolve(h);
+    });
+    h.once('error', reject);
+  });
+  server.httpServer = http;
+  return http.address() as AddressInfo;
 }
 
 async function deliver(

@@ -20,12 +20,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import { repoRoot } from '../../localstack/runtime/serverless-config.ts';
+import { freePorts } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/stack.ts';
 
 const CHROMIUM = process.env.P3S_CHROMIUM ?? '/usr/bin/chromium';
@@ -56,27 +56,6 @@ function walkthroughBlocks(markdown: string): Block[] {
     out.push({ background: Boolean(m[1]), commands });
   }
   return out;
-}
-
-/** A port that is free, with the next one free too (`npm start` puts the local S3 there). */
-async function freePortPair(): Promise<number> {
-  const listen = (port: number) =>
-    new Promise<ReturnType<typeof createServer> | undefined>((resolve) => {
-      const srv = createServer();
-      srv.once('error', () => resolve(undefined));
-      srv.listen(port, '127.0.0.1', () => resolve(srv));
-    });
-  for (let i = 0; i < 50; i++) {
-    const a = await listen(0);
-    const port = (a!.address() as { port: number }).port;
-    const b = await listen(port + 1);
-    await new Promise((r) => a!.close(r));
-    if (b) {
-      await new Promise((r) => b.close(r));
-      return port;
-    }
-  }
-  throw new Error('no free pair of ports');
 }
 
 let home: string;
@@ -171,7 +150,8 @@ describe('the README walk-through', () => {
     assert.deepEqual(blocks[0]!.commands, ['npm start'], 'it starts with npm start');
 
     home = mkdtempSync(join(tmpdir(), 'p3s-walk-'));
-    const port = await freePortPair();
+    // `npm start` puts the local S3 on the next port.
+    const port = await freePorts(2);
     server = `http://127.0.0.1:${port}`;
     env = { ...process.env, P3S_HOME: home, P3S_PORT: String(port), P3S_SERVER: server };
     for (const k of ['P3S_TOKEN', 'P3S_TEST_DYNAMODB_ENDPOINT', 'P3S_TABLE_PREFIX', 'P3S_SITE', 'P3S_JOBLOG'])
@@ -199,14 +179,16 @@ describe('the README walk-through', () => {
         }
         startBackground(cmd);
         if (cmd === 'npm start') {
-          await waitFor(
+          // Up, or exited (which fails the test at once, with what it printed).
+          const up = await waitFor(
             async () => {
               const dead = background.find((x) => x.child.exitCode !== null);
-              if (dead) throw new Error(`npm start exited:\n${dead.out()}`);
-              return (await fetch(`${server}/healthz`).catch(() => undefined))?.status === 200;
+              if (dead) return { exited: dead.out() };
+              return (await fetch(`${server}/healthz`).catch(() => undefined))?.status === 200 && {};
             },
             { what: 'npm start: GET /healthz answers 200', timeoutMs: 180_000, intervalMs: 250 },
           );
+          if (up.exited !== undefined) throw new Error(`npm start exited:\n${up.exited}`);
         } else if (cmd.includes('p3s-pilot')) {
           const want = Number(/--count (\d+)/.exec(cmd)?.[1] ?? 1);
           await waitFor(

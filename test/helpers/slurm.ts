@@ -17,9 +17,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePorts } from './ports.ts';
 import { waitFor } from './stack.ts';
 
 export interface Slurm {
@@ -55,17 +55,6 @@ function userIds(name: string): { uid: number; gid: number } {
     if (f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
   }
   throw new Error(`no user ${name}: is the munge package installed?`);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const alive = (c: ChildProcess) => c.exitCode === null && c.signalCode === null;
@@ -134,7 +123,8 @@ export async function startSlurm(opts: { cpus?: number } = {}): Promise<Slurm> {
 
   const node = 'p3snode';
   const partition = 'p3s';
-  const [ctldPort, slurmdPort] = [await freePort(), await freePort()];
+  const ctldPort = await freePorts(2);
+  const slurmdPort = ctldPort + 1;
   const conf = join(dir, 'slurm.conf');
   writeFileSync(
     conf,
