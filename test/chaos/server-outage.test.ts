@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { api, type StackProc, startStackProc, Tables } from '../helpers/chaos.ts';
 import { type PilotProcess, startPilot } from '../helpers/pilots.ts';
+import { freePorts } from '../helpers/ports.ts';
 import { waitFor } from '../helpers/stack.ts';
 
 const OUTAGE_MS = 70_000;
@@ -24,7 +25,9 @@ after(async () => {
 
 test('a 70 s server outage with jobs running (default heartbeat timeout): every job finishes, no pilot is lost', async () => {
   // Default timeouts (heartbeat 60 s): only the reaper's cadence is the local default too.
-  stack = await startStackProc();
+  // Started again on the same port after the outage: one below the ephemeral range, which no
+  // outgoing connection can take while the server is down.
+  stack = await startStackProc({ port: await freePorts(2) });
   tables = new Tables(process.env.P3S_TEST_DYNAMODB_ENDPOINT!, stack.prefix);
   const first = stack;
   for (let i = 0; i < 3; i++)

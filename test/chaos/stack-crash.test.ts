@@ -13,6 +13,7 @@ import { DynamoDBDocumentClient, GetCommand, ScanCommand } from '@aws-sdk/lib-dy
 import { startDynamoLocal } from '../../localstack/runtime/dynamodb-local.ts';
 import { type StackProcess, startStackProcess } from '../../scripts/bench/stack-process.ts';
 import { startPilot } from '../helpers/pilots.ts';
+import { freePorts } from '../helpers/ports.ts';
 import { running, within } from '../helpers/processes.ts';
 import { waitFor } from '../helpers/stack.ts';
 
@@ -58,7 +59,9 @@ describe('the stack killed between two steps of a workflow', () => {
   test('after a restart on the same home the workflow finishes, step 2 ran once, counters = tables', async (t) => {
     const home = mkdtempSync(join(tmpdir(), 'p3s-chaos-stack-'));
     const out = mkdtempSync(join(tmpdir(), 'p3s-chaos-stack-out-'));
-    let st = await startStackProcess({ home, inMemory: false });
+    // Started again on the same port: one below the ephemeral range, which no outgoing
+    // connection can take while the stack is down.
+    let st = await startStackProcess({ home, inMemory: false, port: await freePorts(2) });
     const pilot = startPilot(st.url, st.pilotToken);
     try {
       assert.equal((await call(st, 'POST', '/datatypes', { name: 'TXT', ext: '.txt' })).status, 200);
