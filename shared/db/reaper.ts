@@ -37,6 +37,7 @@ type Item = JobItem & { stateAt: string };
  * records lost while the stack was down.
  */
 export async function reap(nowMs = Date.now(), opts: { pilots?: boolean } = {}): Promise<ReapReport> {
+  const startedMs = Date.now();
   const c = config();
   const rep: ReapReport = {
     pilotsTimedOut: 0,
@@ -141,7 +142,9 @@ export async function reap(nowMs = Date.now(), opts: { pilots?: boolean } = {}):
   if (rep.pilotsTimedOut || rep.jobsRequeued || rep.jobsPilotTO || rep.jobsTimelimit || rep.jobsStale)
     log.info('reaper', { ...rep });
   // Last, and never in the way of the timeouts above: a failed sweep is retried at the next run.
-  rep.swept = await sweepIfDue(nowMs).catch((err) => {
+  // Its clock is now, not the start of this run (which may have taken seconds on a loaded
+  // machine): it times how long a counter difference has been seen.
+  rep.swept = await sweepIfDue(nowMs + (Date.now() - startedMs)).catch((err) => {
     log.error('sweep failed', { err: String((err as Error)?.stack ?? err) });
     return undefined;
   });

@@ -92,6 +92,8 @@ export async function sweepIfDue(nowMs = Date.now()): Promise<SweepReport | unde
   // 90 %: the schedule's own jitter must not make a sweep due only every second run.
   const due = config().P3S_SWEEP_INTERVAL * 900;
   if (nowMs - lastHereMs < due) return undefined;
+  // `nowMs` is the caller's clock (tests move it); the sweep goes on from it at the real pace.
+  const offsetMs = nowMs - Date.now();
   let prev: SweepState;
   try {
     const r = await db().send(
@@ -112,7 +114,8 @@ export async function sweepIfDue(nowMs = Date.now()): Promise<SweepReport | unde
     return undefined;
   }
   lastHereMs = nowMs;
-  return sweep(nowMs, prev);
+  // Now, not when the lease was asked for: the sweep times counter differences by this clock.
+  return sweep(Date.now() + offsetMs, prev);
 }
 
 /**
