@@ -14,8 +14,9 @@
  *   (so it never races a pilot that is alive and well), for a pilot that is alive but cannot
  *   act: stopped (SIGSTOP), swapped out, its event loop blocked.
  *
- * The guard's `sleep` timer is killed by the trap that hears the pipe, so a finished payload
- * leaves no `sleep` behind. `kill -0` also counts zombies, which a container's PID 1 may never
+ * The guard's `sleep` timer is killed by the trap that hears the pipe, and the guard waits for
+ * it and for its pipe reader to be gone before it exits, so a finished payload leaves nothing
+ * of the guard behind. `kill -0` also counts zombies, which a container's PID 1 may never
  * reap: then the guard waits out the kill grace and sends a harmless SIGKILL to them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -42,8 +43,10 @@ trap 'why=gone; kill "$t" 2>/dev/null' USR2
 (while IFS= read -r l <&3; do [ "$l" = done ] && { kill -USR1 $$; exit 0; }; done; kill -USR2 $$) &
 r=$!
 wait "$t"
-[ "$why" = done ] && exit 0
+wait "$t" 2>/dev/null
+[ "$why" = done ] && { wait "$r"; exit 0; }
 kill "$r" 2>/dev/null
+wait "$r" 2>/dev/null
 stop
 `;
 
